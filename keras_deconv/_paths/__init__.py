@@ -1,0 +1,27 @@
+"""Algorithms that compute a transposed convolution, one module each.
+
+The contract every path follows (so the op can swap them freely):
+
+- signature ``path(x, kernel, strides, dilation_rate, groups, crops)``;
+- ``x`` is channels_last with one batch axis: ``(batch, *spatial, channels)``;
+- ``kernel`` has the Keras layout ``kernel_size + (filters // groups, channels)``;
+- ``crops`` holds one ``(before, after)`` pair per spatial axis: how much to cut
+  from each end of the full output (``after`` < 0 asks for zeros past its end);
+- the result is channels_last ``(batch, *output_spatial, filters)``, exactly
+  the window the crops describe, with the input's dtype.
+
+Backends are not imported unless a backend-specific path actually runs.
+"""
+
+from keras_deconv._paths.matmul import matmul_overlap_add
+from keras_deconv._paths.native import native
+from keras_deconv._paths.phase import phase_decomposition
+
+#: Every path by its public name (the ``path=`` argument of ``conv_transpose``).
+PATHS = {
+    "matmul": matmul_overlap_add,
+    "phase": phase_decomposition,
+    "native": native,
+}
+
+__all__ = ["PATHS", "matmul_overlap_add", "phase_decomposition", "native"]

@@ -1,0 +1,114 @@
+"""Each backend's own transposed convolution, where it has one.
+
+The backend module is imported inside the function that needs it, so this
+file can be imported under any backend. ``native_supports`` says whether a
+backend's op can run an argument set; the op never picks ``native`` otherwise.
+
+- torch: ``torch.nn.functional.conv_transpose{1,2,3}d`` (strides, dilation,
+  groups, complex). Symmetric crops go into torch's ``padding``.
+- jax: ``jax.lax.conv_general_dilated`` with ``lhs_dilation`` (the op Keras
+  uses; slow on CPU, kept for comparison and for accelerators).
+- tensorflow: ``tf.nn.conv_transpose``; on CPU TF has no dilation, no groups
+  and no channels_first, so only the channels_last, dilation 1, groups 1
+  case is taken, in float32/float64/float16.
+- numpy: none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence, Tuple
+
+import keras
+from keras import ops
+
+from keras_deconv._paths.common import crop_to_window, dynamic_shape
+
+
+def native_supports(backend: str, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
+    """Whether ``native`` can run these arguments on ``backend``."""
+    if backend == "torch":
+        return True
+    if backend == "jax":
+        return True
+    if backend == "tensorflow":
+        return (
+            rank in (1, 2, 3)
+            and all(d == 1 for d in dilation_rate)
+            and groups == 1
+            and dtype in ("float16", "float32", "float64")
+        )
+    return False
+
+
+def native(
+    x: Any,
+    kernel: Any,
+    strides: Sequence[int],
+    dilation_rate: Sequence[int],
+    groups: int,
+    crops: Sequence[Tuple[int, int]],
+) -> Any:
+    """Run the backend's own transposed convolution (see module doc)."""
+    backend = keras.backend.backend()
+    rank = len(strides)
+    if not native_supports(backend, rank, dilation_rate, groups, keras.backend.standardize_dtype(x.dtype)):
+        raise NotImplementedError(
+            f"The {backend!r} backend has no native transposed convolution for "
+            f"dilation_rate={tuple(dilation_rate)}, groups={groups}, dtype={x.dtype}."
+        )
+    if backend == "torch":
+        return _torch(x, kernel, strides, dilation_rate, groups, crops)
+    if backend == "jax":
+        return _jax(x, kernel, strides, dilation_rate, groups, crops)
+    return _tensorflow(x, kernel, strides, crops)
+
+
+def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+           groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
+    import torch.nn.functional as F
+
+    rank = len(strides)
+    conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
+    # Torch crops the same amount from both ends; the rest is cropped after.
+    padding = [max(min(before, after), 0) for before, after in crops]
+    channels_first = x.permute(0, rank + 1, *range(1, rank + 1))
+    weight = kernel.permute(rank + 1, rank, *range(rank))  # (C, F/G, *k)
+    y = conv(channels_first, weight, stride=tuple(strides), padding=tuple(padding),
+             dilation=tuple(dilation_rate), groups=groups)
+    y = y.permute(0, *range(2, rank + 2), 1)
+    rest = [(before - p, after - p) for (before, after), p in zip(crops, padding)]
+    return crop_to_window(y, rest, [0] * rank)
+
+
+def _jax(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+         groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
+    from jax import lax
+
+    from keras_deconv._paths.common import grouped_forward_kernel
+
+    rank = len(strides)
+    forward_kernel = grouped_forward_kernel(kernel, groups)
+    flipped = lax.rev(forward_kernel, tuple(range(rank)))
+    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:rank], dilation_rate)]
+    # A transposed convolution is a forward one over the input dilated by the
+    # stride and padded by k_eff - 1, minus the crops (negative pads crop).
+    padding = [(k - 1 - before, k - 1 - after) for k, (before, after) in zip(k_eff, crops)]
+    spatial = "".join("DHW"[3 - rank:])
+    numbers = ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
+    return lax.conv_general_dilated(
+        x, flipped, window_strides=(1,) * rank, padding=padding,
+        lhs_dilation=tuple(strides), rhs_dilation=tuple(dilation_rate),
+        dimension_numbers=numbers, feature_group_count=groups,
+    )
+
+
+def _tensorflow(x: Any, kernel: Any, strides: Sequence[int], crops: Sequence[Tuple[int, int]]) -> Any:
+    import tensorflow as tf
+
+    rank = len(strides)
+    shape = dynamic_shape(x)
+    taps = kernel.shape[:rank]
+    full = [(n - 1) * s + k for n, s, k in zip(shape[1:-1], strides, taps)]
+    output_shape = tf.stack([shape[0], *full, kernel.shape[rank]])
+    y = tf.nn.conv_transpose(x, kernel, output_shape, strides=list(strides), padding="VALID")
+    return crop_to_window(y, crops, [0] * rank)

@@ -1,0 +1,81 @@
+"""Sub-pixel (phase) decomposition into stride-1 forward convolutions.
+
+Phase ``r`` of the output (``t = q*stride + r``) is an ordinary correlation
+of the input with the taps that land on it (see ``common``). Those taps are
+spaced ``stride / gcd(stride, dilation)`` apart in the kernel and their row
+offsets ``dilation / gcd`` apart, so each phase is one ``keras.ops.conv``
+with that dilation on the flipped sub-kernel: no zero-dilated input, no
+wasted multiply, and a gradient that is again stride-1 convolutions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, List, Sequence, Tuple
+
+from keras import ops
+
+from keras_deconv._paths.common import (
+    axis_phases,
+    crop_to_window,
+    grouped_forward_kernel,
+    interleave_phases,
+    max_row_offset,
+    phase_indices,
+    phase_overshoot,
+)
+
+
+def phase_decomposition(
+    x: Any,
+    kernel: Any,
+    strides: Sequence[int],
+    dilation_rate: Sequence[int],
+    groups: int,
+    crops: Sequence[Tuple[int, int]],
+) -> Any:
+    """Transposed convolution as one stride-1 convolution per output phase."""
+    rank = len(strides)
+    taps = tuple(kernel.shape[:rank])
+    per_axis = [axis_phases(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
+    row_pad = [max_row_offset(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
+    forward_kernel = grouped_forward_kernel(kernel, groups)  # (*k, C/G, F)
+    phases: List[Any] = []
+    empty: List[int] = []
+    for phase in phase_indices(strides):
+        lists = [per_axis[a][phase[a]] for a in range(rank)]
+        if any(not entries for entries in lists):
+            empty.append(len(phases))
+            phases.append(None)
+            continue
+        sub_kernel = forward_kernel
+        pads = [(0, 0)]
+        row_steps = []
+        for axis, entries in enumerate(lists):
+            # Flip: the tap with the largest row offset reads the earliest input.
+            order = [tap for tap, _ in reversed(entries)]
+            if order != list(range(taps[axis])):
+                sub_kernel = ops.take(sub_kernel, order, axis=axis)
+            rows = [row for _, row in entries]
+            pads.append((rows[-1], row_pad[axis] - rows[0]))
+            row_steps.append(rows[1] - rows[0] if len(rows) > 1 else 1)
+        pads.append((0, 0))
+        padded = ops.pad(x, pads) if any(p != (0, 0) for p in pads) else x
+        phases.append(
+            ops.conv(padded, sub_kernel, strides=1, padding="valid",
+                     data_format="channels_last", dilation_rate=tuple(row_steps))
+        )
+    if empty:
+        zeros = ops.zeros_like(next(p for p in phases if p is not None))
+        phases = [zeros if p is None else p for p in phases]
+    out = interleave_phases(phases, strides)
+    overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
+    return crop_to_window(out, crops, overshoot)
+
+
+def phase_count(kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int]) -> int:
+    """How many non-empty phases (convolutions) the decomposition runs."""
+    return math.prod(
+        sum(1 for entries in axis_phases(k, s, d) if entries)
+        for k, s, d in zip(kernel_size, strides, dilation_rate)
+    )

@@ -1,0 +1,468 @@
+"""Shape arithmetic of transposed convolutions, in pure Python.
+
+Nothing here imports a backend: every function takes and returns plain
+integers, tuples and strings, so it can be used (and tested) without Keras.
+
+One definition governs every number the package produces::
+
+    out[o] += x[i] * w[k]    with    o = i*stride + k*dilation - pad_before
+
+For an input of length ``n``, the *full* output has length
+``(n - 1) * stride + (kernel - 1) * dilation + 1``; a padding mode chooses
+``pad_before`` (how much is cropped from the start of the full output) and the
+output length (the end is cropped, or zero-padded when the output is longer).
+
+- ``"valid"``: nothing cropped; the length is the full length plus
+  ``output_padding`` (tf.keras's ``n*stride + max(k_eff - stride, 0)`` when
+  ``output_padding`` is None).
+- ``"same"``: length ``n * stride`` (or ``(n-1)*stride + k_eff % 2 +
+  output_padding``); ``pad_before`` follows the forward-convolution 'same'
+  rule on that length: ``max((n-1)*stride + k_eff - length, 0) // 2``.
+- an int ``p`` (PyTorch's meaning): crop ``p`` from both ends of the full
+  output, then add ``output_padding`` at the end.
+- a pair ``(before, after)``: crop ``before`` and ``after``.
+
+>>> output_length(4, kernel_size=3, stride=2, padding="valid")
+9
+>>> output_length(4, kernel_size=3, stride=2, padding="same")
+8
+>>> output_length(4, kernel_size=3, stride=2, padding=(1, 1), output_padding=1)
+8
+>>> output_length_range(4, kernel_size=3, stride=2, padding=(1, 1))
+(7, 8)
+>>> pad_before(4, kernel_size=4, stride=2, padding="same", length=8)
+1
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Optional, Sequence, Tuple, Union
+
+#: A padding after normalisation: "valid", "same", or one (before, after) pair per axis.
+Padding = Union[str, Tuple[Tuple[int, int], ...]]
+#: The padding of one axis after normalisation.
+AxisPadding = Union[str, Tuple[int, int]]
+
+PADDING_MODES = ("valid", "same")
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def normalize_tuple(
+    value: Any, rank: int, name: str, *, allow_zero: bool = False
+) -> Tuple[int, ...]:
+    """Turn an int or a sequence of ints into a tuple of ``rank`` ints.
+
+    Raises TypeError for non-integers and ValueError for a wrong length or
+    for values below 1 (below 0 with ``allow_zero``).
+
+    >>> normalize_tuple(2, 3, "strides")
+    (2, 2, 2)
+    >>> normalize_tuple([1, 2], 2, "kernel_size")
+    (1, 2)
+    """
+    if _is_int(value):
+        values: Tuple[Any, ...] = (value,) * rank
+    elif isinstance(value, (tuple, list)):
+        values = tuple(value)
+        if len(values) != rank:
+            raise ValueError(
+                f"The `{name}` argument must be an int or a tuple of {rank} ints. "
+                f"Received: {name}={value!r} (length {len(values)})"
+            )
+    else:
+        raise TypeError(
+            f"The `{name}` argument must be an int or a tuple of {rank} ints. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    for item in values:
+        if not _is_int(item):
+            raise TypeError(
+                f"The `{name}` argument must contain only ints. "
+                f"Received: {name}={value!r}"
+            )
+    lowest = 0 if allow_zero else 1
+    if any(item < lowest for item in values):
+        bound = "non-negative" if allow_zero else "positive"
+        raise ValueError(
+            f"The `{name}` argument must contain only {bound} ints. "
+            f"Received: {name}={value!r}"
+        )
+    return tuple(int(item) for item in values)
+
+
+def normalize_positive_int(value: Any, name: str) -> int:
+    """Check that ``value`` is a positive int and return it.
+
+    >>> normalize_positive_int(4, "filters")
+    4
+    """
+    if not _is_int(value):
+        raise TypeError(
+            f"The `{name}` argument must be a positive int. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    if value < 1:
+        raise ValueError(
+            f"The `{name}` argument must be a positive int. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def normalize_padding(padding: Any, rank: int) -> Padding:
+    """Normalise ``padding`` to "valid", "same" or ``rank`` (before, after) pairs.
+
+    Accepted: "valid" or "same" in any case; an int ``p`` (crop ``p`` from
+    both ends of every axis, as PyTorch); a tuple of ``rank`` ints (one ``p``
+    per axis); a tuple of ``rank`` (before, after) pairs.
+
+    >>> normalize_padding("SAME", 2)
+    'same'
+    >>> normalize_padding(1, 2)
+    ((1, 1), (1, 1))
+    >>> normalize_padding((1, (0, 2)), 2)
+    ((1, 1), (0, 2))
+    """
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in PADDING_MODES:
+            raise ValueError(
+                "The `padding` argument must be 'valid', 'same', an int, or a tuple "
+                f"of ints or (before, after) pairs. Received: padding={padding!r}"
+            )
+        return mode
+    if _is_int(padding):
+        if padding < 0:
+            raise ValueError(
+                f"The `padding` argument must be non-negative. Received: padding={padding!r}"
+            )
+        return ((int(padding), int(padding)),) * rank
+    if not isinstance(padding, (tuple, list)):
+        raise TypeError(
+            "The `padding` argument must be a string, an int, or a tuple. "
+            f"Received: padding={padding!r} of type {type(padding).__name__}"
+        )
+    if len(padding) != rank:
+        raise ValueError(
+            f"The `padding` argument must have one entry per spatial axis ({rank}). "
+            f"Received: padding={padding!r}"
+        )
+    pairs = []
+    for item in padding:
+        if _is_int(item):
+            pair: Tuple[Any, ...] = (item, item)
+        elif isinstance(item, (tuple, list)) and len(item) == 2:
+            pair = tuple(item)
+        else:
+            raise (TypeError if not isinstance(item, (tuple, list)) else ValueError)(
+                "Each entry of the `padding` argument must be an int or a "
+                f"(before, after) pair of ints. Received: padding={padding!r}"
+            )
+        if not all(_is_int(p) for p in pair):
+            raise TypeError(
+                f"The `padding` argument must contain only ints. Received: padding={padding!r}"
+            )
+        if any(p < 0 for p in pair):
+            raise ValueError(
+                f"The `padding` argument must be non-negative. Received: padding={padding!r}"
+            )
+        pairs.append((int(pair[0]), int(pair[1])))
+    return tuple(pairs)
+
+
+def normalize_data_format(data_format: Optional[str], default: str = "channels_last") -> str:
+    """Return "channels_last" or "channels_first" (``default`` for None).
+
+    >>> normalize_data_format("Channels_First")
+    'channels_first'
+    """
+    if data_format is None:
+        data_format = default
+    if not isinstance(data_format, str) or data_format.lower() not in DATA_FORMATS:
+        raise ValueError(
+            "The `data_format` argument must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format.lower()
+
+
+def normalize_output_padding(
+    output_padding: Any,
+    rank: int,
+    strides: Sequence[int],
+    dilation_rate: Sequence[int],
+) -> Optional[Tuple[int, ...]]:
+    """Normalise ``output_padding``; each value must be < max(stride, dilation).
+
+    >>> normalize_output_padding(1, 2, strides=(2, 1), dilation_rate=(1, 2))
+    (1, 1)
+    """
+    if output_padding is None:
+        return None
+    values = normalize_tuple(output_padding, rank, "output_padding", allow_zero=True)
+    for axis, (value, stride, dilation) in enumerate(zip(values, strides, dilation_rate)):
+        if value >= max(stride, dilation):
+            raise ValueError(
+                "Each value of `output_padding` must be smaller than the stride or the "
+                f"dilation of its axis (whichever is larger); axis {axis} has "
+                f"stride {stride} and dilation {dilation}. "
+                f"Received: output_padding={output_padding!r}"
+            )
+    return values
+
+
+def effective_kernel_size(kernel_size: int, dilation: int = 1) -> int:
+    """Extent of a dilated kernel: ``(kernel_size - 1) * dilation + 1``.
+
+    >>> effective_kernel_size(3, 2)
+    5
+    """
+    return (kernel_size - 1) * dilation + 1
+
+
+def full_output_length(input_length: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
+    """Length of the uncropped output: ``(n - 1) * stride + k_eff``.
+
+    >>> full_output_length(4, 3, stride=2)
+    9
+    """
+    return (input_length - 1) * stride + effective_kernel_size(kernel_size, dilation)
+
+
+def output_length(
+    input_length: Optional[int],
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    padding: AxisPadding = "valid",
+    output_padding: Optional[int] = None,
+) -> Optional[int]:
+    """Output length along one axis (None when ``input_length`` is None).
+
+    ``padding`` is "valid", "same", an int or a (before, after) pair.
+
+    >>> output_length(5, 4, stride=2, padding="same")
+    10
+    >>> output_length(5, 4, stride=2, padding="same", output_padding=0)
+    8
+    >>> output_length(None, 3)
+    """
+    if input_length is None:
+        return None
+    k_eff = effective_kernel_size(kernel_size, dilation)
+    padding = _axis_padding(padding)
+    if padding == "valid":
+        if output_padding is None:
+            return input_length * stride + max(k_eff - stride, 0)
+        return full_output_length(input_length, kernel_size, stride, dilation) + output_padding
+    if padding == "same":
+        if output_padding is None:
+            return input_length * stride
+        return (input_length - 1) * stride + k_eff % 2 + output_padding
+    before, after = padding
+    extra = output_padding or 0
+    return full_output_length(input_length, kernel_size, stride, dilation) - before - after + extra
+
+
+def output_length_range(
+    input_length: int,
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    padding: AxisPadding = "valid",
+) -> Tuple[int, int]:
+    """Inclusive range of output lengths that ``output_size`` may request.
+
+    The lengths reachable with ``0 <= output_padding < max(stride, dilation)``,
+    plus the default length (for "same" with an even kernel, ``n * stride``).
+
+    >>> output_length_range(4, 3, stride=2, padding="same")
+    (7, 8)
+    >>> output_length_range(4, 4, stride=2, padding="same")
+    (6, 8)
+    """
+    largest_pad = max(stride, dilation) - 1
+    low = output_length(input_length, kernel_size, stride, dilation, padding, 0)
+    high = output_length(input_length, kernel_size, stride, dilation, padding, largest_pad)
+    default = output_length(input_length, kernel_size, stride, dilation, padding, None)
+    assert low is not None and high is not None and default is not None
+    return low, max(high, default)
+
+
+def pad_before(
+    input_length: Optional[int],
+    kernel_size: int,
+    stride: int = 1,
+    dilation: int = 1,
+    padding: AxisPadding = "valid",
+    length: Optional[int] = None,
+) -> int:
+    """How much of the start of the full output is cropped.
+
+    For "same" this is the forward-convolution 'same' rule applied to the
+    output ``length``; it depends on ``length - (n - 1) * stride`` only, so an
+    unknown ``input_length`` is fine when ``length`` is derived from it.
+
+    >>> pad_before(4, 3, stride=2, padding="same", length=8)
+    0
+    >>> pad_before(4, 5, stride=1, padding="same", length=4)
+    2
+    """
+    padding = _axis_padding(padding)
+    if padding == "valid":
+        return 0
+    if padding == "same":
+        if input_length is None or length is None:
+            raise ValueError("'same' padding needs the input and output lengths.")
+        k_eff = effective_kernel_size(kernel_size, dilation)
+        return max((input_length - 1) * stride + k_eff - length, 0) // 2
+    return padding[0]
+
+
+def _axis_padding(padding: Any) -> AxisPadding:
+    if isinstance(padding, str):
+        return padding
+    if _is_int(padding):
+        return (int(padding), int(padding))
+    return (int(padding[0]), int(padding[1]))
+
+
+def axis_paddings(padding: Padding, rank: int) -> Tuple[AxisPadding, ...]:
+    """Split a normalised padding into one entry per axis.
+
+    >>> axis_paddings("same", 2)
+    ('same', 'same')
+    """
+    if isinstance(padding, str):
+        return (padding,) * rank
+    return tuple(padding)
+
+
+def output_shape(
+    input_shape: Sequence[Optional[int]],
+    filters: int,
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    padding: Padding,
+    output_padding: Optional[Sequence[int]],
+    data_format: str,
+    dilation_rate: Sequence[int],
+    output_size: Optional[Sequence[int]] = None,
+) -> Tuple[Optional[int], ...]:
+    """Full output shape for a batched input shape (any number of batch axes).
+
+    ``input_shape`` is ``batch_shape + spatial + (channels,)`` for
+    channels_last and ``batch_shape + (channels,) + spatial`` for
+    channels_first. Arguments must already be normalised.
+
+    >>> output_shape((2, 4, 4, 3), 8, (3, 3), (2, 2), "same", None, "channels_last", (1, 1))
+    (2, 8, 8, 8)
+    """
+    rank = len(kernel_size)
+    input_shape = tuple(input_shape)
+    if data_format == "channels_last":
+        batch, spatial = input_shape[: -rank - 1], input_shape[-rank - 1 : -1]
+    else:
+        batch, spatial = input_shape[: -rank - 1], input_shape[-rank:]
+    if output_size is not None:
+        lengths: Tuple[Optional[int], ...] = tuple(output_size)
+    else:
+        paddings = axis_paddings(padding, rank)
+        lengths = tuple(
+            output_length(
+                spatial[axis],
+                kernel_size[axis],
+                strides[axis],
+                dilation_rate[axis],
+                paddings[axis],
+                None if output_padding is None else output_padding[axis],
+            )
+            for axis in range(rank)
+        )
+    if data_format == "channels_last":
+        return tuple(batch) + lengths + (filters,)
+    return tuple(batch) + (filters,) + lengths
+
+
+def check_output_size(
+    output_size: Any,
+    input_spatial: Sequence[Optional[int]],
+    kernel_size: Sequence[int],
+    strides: Sequence[int],
+    padding: Padding,
+    dilation_rate: Sequence[int],
+) -> Tuple[int, ...]:
+    """Validate a requested spatial ``output_size`` against the allowed ranges.
+
+    >>> check_output_size(8, (4,), (3,), (2,), "same", (1,))
+    (8,)
+    """
+    rank = len(kernel_size)
+    sizes = normalize_tuple(output_size, rank, "output_size")
+    paddings = axis_paddings(padding, rank)
+    for axis in range(rank):
+        n = input_spatial[axis]
+        if n is None:
+            raise ValueError(
+                "`output_size` needs statically known spatial input sizes. "
+                f"Received: output_size={output_size!r} for spatial input shape "
+                f"{tuple(input_spatial)}"
+            )
+        low, high = output_length_range(
+            n, kernel_size[axis], strides[axis], dilation_rate[axis], paddings[axis]
+        )
+        if not low <= sizes[axis] <= high:
+            raise ValueError(
+                f"`output_size` on spatial axis {axis} must lie in [{low}, {high}] for "
+                f"input length {n}. Received: output_size={output_size!r}"
+            )
+    return sizes
+
+
+def axis_geometry(
+    input_length: Optional[int],
+    kernel_size: int,
+    stride: int,
+    dilation: int,
+    padding: AxisPadding,
+    output_padding: Optional[int],
+    requested_length: Optional[int] = None,
+) -> Tuple[int, int]:
+    """``(pad_before, pad_after)`` crops of the full output along one axis.
+
+    ``pad_after`` is negative when the output extends past the full output
+    (zeros there). Both are independent of ``input_length`` unless
+    ``requested_length`` is given, so they exist for unknown lengths too.
+
+    >>> axis_geometry(4, 3, 2, 1, "same", None)
+    (0, 1)
+    >>> axis_geometry(4, 1, 2, 1, "valid", None)
+    (0, -1)
+    """
+    # Any length gives the same crops (see the docstring); 1 stands in for unknown.
+    n = 1 if input_length is None else input_length
+    if requested_length is None:
+        length = output_length(n, kernel_size, stride, dilation, padding, output_padding)
+    else:
+        length = requested_length
+    assert length is not None
+    before = pad_before(n, kernel_size, stride, dilation, padding, length)
+    after = full_output_length(n, kernel_size, stride, dilation) - before - length
+    return before, after
+
+
+def conv_flops(
+    input_spatial: Sequence[int], batch: int, in_channels: int, filters: int,
+    kernel_size: Sequence[int], groups: int = 1,
+) -> int:
+    """Multiply-adds times two of a transposed convolution (full output).
+
+    >>> conv_flops((16,), 1, 4, 8, (3,))
+    3072
+    """
+    return 2 * batch * math.prod(input_spatial) * math.prod(kernel_size) * in_channels * filters // groups

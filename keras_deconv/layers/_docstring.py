@@ -1,0 +1,94 @@
+"""The one docstring of Conv1D/2D/3DTranspose, filled in per rank."""
+
+_TEMPLATE = """{rank}D transposed convolution ("deconvolution"), the same on every backend.
+
+Computes ``out[o] += x[i] * w[k]`` with ``o = i*stride + k*dilation -
+pad_before`` on each of the {rank} spatial axes (no kernel flip), then adds
+the bias and applies the activation. The numbers agree across JAX, PyTorch,
+TensorFlow and NumPy for every argument combination below.
+
+Args:
+    filters: int, the number of output channels.
+    kernel_size: int or tuple of {rank} ints.
+    strides: int or tuple of {rank} ints. May be combined with dilation.
+    padding: ``"valid"`` or ``"same"`` (case-insensitive, as tf.keras), an
+        int or tuple of {rank} ints ``p`` (crop ``p`` from both ends of the
+        full output, as PyTorch), or a tuple of {rank} ``(before, after)``
+        pairs.
+    output_padding: None, or int or tuple of {rank} ints, each smaller than
+        ``max(stride, dilation)`` of its axis (PyTorch's rule): extra length
+        at the end of the output. None infers the length (see Output shape).
+    data_format: ``"channels_last"`` or ``"channels_first"``; defaults to
+        ``keras.config.image_data_format()``.
+    dilation_rate: int or tuple of {rank} ints.
+    groups: int; input channels and ``filters`` must both divide by it.
+        Input channel group ``g`` feeds filters ``g*filters/groups`` to
+        ``(g+1)*filters/groups - 1``.
+    activation: activation function or name; None for linear.
+    use_bias: bool, whether to add a bias of shape ``(filters,)``.
+    kernel_initializer, bias_initializer: initializers (names or objects).
+    kernel_regularizer, bias_regularizer, activity_regularizer: regularizers.
+    kernel_constraint, bias_constraint: constraints.
+    **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
+
+Call arguments:
+    inputs: the input tensor (see Input shape).
+    output_size: optional int or tuple of {rank} ints, the spatial output
+        size to produce (as PyTorch's ``output_size``); it must lie in the
+        range the arguments allow
+        (``keras_deconv.arithmetic.output_length_range``) and replaces
+        ``output_padding``.
+
+Input shape:
+    ``batch_shape + {spatial} + (channels,)`` for channels_last,
+    ``batch_shape + (channels,) + {spatial}`` for channels_first;
+    ``batch_shape`` is one or more axes.
+
+Output shape:
+    The same layout with ``filters`` channels. Per axis, with ``k_eff =
+    (kernel_size - 1) * dilation + 1``: "valid" gives
+    ``(n - 1) * stride + k_eff + output_padding`` (``n * stride +
+    max(k_eff - stride, 0)`` when output_padding is None); "same" gives
+    ``(n - 1) * stride + k_eff % 2 + output_padding`` (``n * stride`` when
+    None); an int ``p`` gives ``(n - 1) * stride + k_eff - 2p +
+    output_padding``.
+
+Kernel shape:
+    ``kernel_size + (filters // groups, channels)`` (the Keras layout).
+
+Returns:
+    A tensor of rank ``len(batch_shape) + {rank} + 1``:
+    ``activation(conv_transpose(inputs, kernel) + bias)``.
+
+Raises:
+    ValueError: for non-positive sizes, wrong tuple lengths, unknown padding
+        or data_format, negative padding, output_padding out of range,
+        filters or channels not divisible by groups, an unknown channel axis,
+        an output_size out of range, or a padding that crops the whole
+        output. Each message names the argument and the received value.
+    TypeError: for arguments of the wrong type.
+
+Example:
+
+>>> import numpy as np
+>>> import keras_deconv
+>>> x = np.random.rand({example_input}).astype("float32")
+>>> layer = keras_deconv.Conv{rank}DTranspose(8, 3, strides=2, padding="same")
+>>> tuple(layer(x).shape)
+({example_output})
+"""
+
+_SPATIAL = {1: "(steps,)", 2: "(rows, cols)", 3: "(depth, rows, cols)"}
+_EXAMPLES = {
+    1: ("4, 10, 3", "4, 20, 8"),
+    2: ("4, 10, 12, 3", "4, 20, 24, 8"),
+    3: ("2, 6, 8, 10, 3", "2, 12, 16, 20, 8"),
+}
+
+
+def layer_docstring(rank: int) -> str:
+    """The full class docstring for the rank-``rank`` layer."""
+    example_input, example_output = _EXAMPLES[rank]
+    return _TEMPLATE.format(
+        rank=rank, spatial=_SPATIAL[rank], example_input=example_input, example_output=example_output
+    )

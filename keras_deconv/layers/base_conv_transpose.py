@@ -1,0 +1,187 @@
+"""The rank-generic transposed-convolution layer behind Conv1D/2D/3DTranspose."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import keras
+from keras import ops
+
+from keras_deconv import arithmetic
+from keras_deconv.ops import conv_transpose
+
+
+class BaseConvTranspose(keras.layers.Layer):
+    """Transposed convolution of any rank; see ``Conv2DTranspose`` for the arguments.
+
+    Arguments are normalised and checked here, once; ``build`` creates the
+    kernel ``kernel_size + (filters // groups, channels)`` and the bias
+    ``(filters,)``; ``call`` runs ``keras_deconv.ops.conv_transpose``.
+    """
+
+    def __init__(
+        self,
+        rank: int,
+        filters: int,
+        kernel_size: Any,
+        strides: Any = 1,
+        padding: Any = "valid",
+        output_padding: Any = None,
+        data_format: Optional[str] = None,
+        dilation_rate: Any = 1,
+        groups: int = 1,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.rank = rank
+        self.filters = arithmetic.normalize_positive_int(filters, "filters")
+        self.kernel_size = arithmetic.normalize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = arithmetic.normalize_tuple(strides, rank, "strides")
+        self.padding = arithmetic.normalize_padding(padding, rank)
+        self.dilation_rate = arithmetic.normalize_tuple(dilation_rate, rank, "dilation_rate")
+        self.output_padding = arithmetic.normalize_output_padding(
+            output_padding, rank, self.strides, self.dilation_rate
+        )
+        self.data_format = arithmetic.normalize_data_format(
+            data_format, keras.config.image_data_format()
+        )
+        self.groups = arithmetic.normalize_positive_int(groups, "groups")
+        if self.filters % self.groups:
+            raise ValueError(
+                "The number of filters must be divisible by `groups`. "
+                f"Received: filters={filters}, groups={groups}"
+            )
+        if not isinstance(use_bias, bool):
+            raise TypeError(f"`use_bias` must be a bool. Received: use_bias={use_bias!r}")
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.InputSpec(min_ndim=rank + 2)
+
+    @property
+    def _channel_axis(self) -> int:
+        return -1 if self.data_format == "channels_last" else -self.rank - 1
+
+    def build(self, input_shape: Any) -> None:
+        input_shape = tuple(input_shape)
+        if len(input_shape) < self.rank + 2:
+            raise ValueError(
+                f"Inputs of {type(self).__name__} must have rank >= {self.rank + 2} "
+                f"(batch, {self.rank} spatial axes, channels). Received: input_shape={input_shape}"
+            )
+        channels = input_shape[self._channel_axis]
+        if channels is None:
+            raise ValueError(
+                "The channel axis of the inputs must be known. "
+                f"Received: input_shape={input_shape} (data_format={self.data_format!r})"
+            )
+        if channels % self.groups:
+            raise ValueError(
+                f"The number of input channels ({channels}) must be divisible by `groups`. "
+                f"Received: groups={self.groups}, input_shape={input_shape}"
+            )
+        self.input_spec = keras.InputSpec(
+            min_ndim=self.rank + 2, axes={self._channel_axis: channels}
+        )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=self.kernel_size + (self.filters // self.groups, channels),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            trainable=True,
+            dtype=self.dtype,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+                dtype=self.dtype,
+            )
+        else:
+            self.bias = None
+
+    def call(self, inputs: Any, output_size: Any = None) -> Any:
+        outputs = conv_transpose(
+            inputs,
+            ops.cast(self.kernel, inputs.dtype),
+            strides=self.strides,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            data_format=self.data_format,
+            dilation_rate=self.dilation_rate,
+            groups=self.groups,
+            output_size=output_size,
+        )
+        if self.use_bias:
+            bias = ops.cast(self.bias, outputs.dtype)
+            if self.data_format == "channels_first":
+                bias = ops.reshape(bias, (self.filters,) + (1,) * self.rank)
+            outputs = outputs + bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape: Any, output_size: Any = None) -> Any:
+        input_shape = tuple(input_shape)
+        if len(input_shape) < self.rank + 2:
+            raise ValueError(
+                f"Inputs of {type(self).__name__} must have rank >= {self.rank + 2}. "
+                f"Received: input_shape={input_shape}"
+            )
+        if self.data_format == "channels_last":
+            spatial = input_shape[-self.rank - 1 : -1]
+        else:
+            spatial = input_shape[-self.rank :]
+        requested = None
+        if output_size is not None:
+            requested = arithmetic.check_output_size(
+                output_size, spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
+            )
+        return arithmetic.output_shape(
+            input_shape, self.filters, self.kernel_size, self.strides, self.padding,
+            self.output_padding, self.data_format, self.dilation_rate, requested,
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "output_padding": self.output_padding,
+                "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate,
+                "groups": self.groups,
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
+                "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+                "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+            }
+        )
+        return config

@@ -1,0 +1,269 @@
+"""``conv_transpose``: one transposed convolution for every Keras backend.
+
+Validation, output arithmetic and the choice of algorithm happen here; the
+algorithms themselves live in ``keras_deconv._paths``.
+
+>>> import numpy as np
+>>> from keras_deconv.ops import conv_transpose
+>>> x = np.ones((1, 3, 1), "float32")
+>>> w = np.ones((2, 1, 1), "float32")
+>>> np.asarray(conv_transpose(x, w, strides=2))[0, :, 0].tolist()
+[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple
+
+import keras
+from keras import ops
+
+from keras_deconv import arithmetic
+from keras_deconv._paths import PATHS
+from keras_deconv._paths.common import dynamic_shape
+from keras_deconv._paths.native import native_supports
+
+#: Accepted values of ``path``: "auto" or a name in ``PATHS``.
+PATH_NAMES = ("auto",) + tuple(PATHS)
+
+
+class ConvTranspose(keras.Operation):
+    """The symbolic form of ``conv_transpose`` (for ``keras.Input`` tensors)."""
+
+    def __init__(self, strides: Any = 1, padding: Any = "valid", output_padding: Any = None,
+                 data_format: Optional[str] = None, dilation_rate: Any = 1, groups: int = 1,
+                 output_size: Any = None, path: str = "auto", name: Optional[str] = None) -> None:
+        super().__init__(name=name)
+        self.strides = strides
+        self.padding = padding
+        self.output_padding = output_padding
+        self.data_format = data_format
+        self.dilation_rate = dilation_rate
+        self.groups = groups
+        self.output_size = output_size
+        self.path = path
+
+    def _arguments(self) -> dict:
+        return dict(strides=self.strides, padding=self.padding, output_padding=self.output_padding,
+                    data_format=self.data_format, dilation_rate=self.dilation_rate,
+                    groups=self.groups, output_size=self.output_size, path=self.path)
+
+    def call(self, inputs: Any, kernel: Any) -> Any:
+        return _conv_transpose(inputs, kernel, **self._arguments())
+
+    def compute_output_spec(self, inputs: Any, kernel: Any) -> Any:
+        plan = _plan(tuple(inputs.shape), tuple(kernel.shape), **self._arguments())
+        return keras.KerasTensor(plan.output_shape, dtype=inputs.dtype)
+
+
+def conv_transpose(
+    inputs: Any,
+    kernel: Any,
+    strides: Any = 1,
+    padding: Any = "valid",
+    output_padding: Any = None,
+    data_format: Optional[str] = None,
+    dilation_rate: Any = 1,
+    groups: int = 1,
+    output_size: Any = None,
+    path: str = "auto",
+) -> Any:
+    """Transposed convolution ``out[o] += x[i] * w[k]``, ``o = i*stride + k*dilation - pad_before``.
+
+    Args:
+        inputs: tensor ``batch_shape + spatial + (channels,)`` (channels_last)
+            or ``batch_shape + (channels,) + spatial`` (channels_first), with
+            one or more batch axes.
+        kernel: tensor ``kernel_size + (filters // groups, channels)``.
+        strides: int or tuple, one per spatial axis.
+        padding: "valid", "same" (tf.keras's definitions), an int or tuple of
+            ints (crop that much from both ends, as PyTorch), or a tuple of
+            ``(before, after)`` pairs.
+        output_padding: None or int/tuple, each < max(stride, dilation).
+        data_format: "channels_last" or "channels_first" (default: Keras's
+            image data format).
+        dilation_rate: int or tuple; may be combined with strides.
+        groups: number of groups; channels and filters must divide by it.
+        output_size: optional spatial output size (int or tuple), within the
+            range the arguments allow (``arithmetic.output_length_range``);
+            it takes the place of ``output_padding``, as in PyTorch.
+        path: "auto" (fastest for the backend) or one algorithm from
+            ``keras_deconv._paths.PATHS`` ("matmul", "phase", "native").
+
+    Returns:
+        The output tensor, with the input's dtype and layout.
+
+    Raises:
+        ValueError: on invalid arguments or shapes, naming the argument.
+        TypeError: on arguments of the wrong type.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.rand(2, 5, 5, 3).astype("float32")
+    >>> w = np.random.rand(3, 3, 4, 3).astype("float32")
+    >>> tuple(conv_transpose(x, w, strides=2, padding="same").shape)
+    (2, 10, 10, 4)
+    """
+    arguments = dict(strides=strides, padding=padding, output_padding=output_padding,
+                     data_format=data_format, dilation_rate=dilation_rate, groups=groups,
+                     output_size=output_size, path=path)
+    if _is_symbolic(inputs) or _is_symbolic(kernel):
+        return ConvTranspose(**arguments)(inputs, kernel)
+    return _conv_transpose(inputs, kernel, **arguments)
+
+
+def _is_symbolic(value: Any) -> bool:
+    return isinstance(value, keras.KerasTensor)
+
+
+class _Plan:
+    """Everything ``conv_transpose`` decides before touching a tensor."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    rank: int
+    strides: Tuple[int, ...]
+    dilation_rate: Tuple[int, ...]
+    groups: int
+    data_format: str
+    crops: Tuple[Tuple[int, int], ...]
+    output_shape: Tuple[Optional[int], ...]
+    batch_shape: Tuple[Optional[int], ...]
+    kernel_size: Tuple[int, ...]
+    path: str
+
+
+def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[int], ...],
+          strides: Any, padding: Any, output_padding: Any, data_format: Optional[str],
+          dilation_rate: Any, groups: int, output_size: Any, path: str) -> _Plan:
+    rank = len(kernel_shape) - 2
+    if rank not in (1, 2, 3):
+        raise ValueError(
+            "`kernel` must have rank 3, 4 or 5 (kernel_size + (filters // groups, channels)). "
+            f"Received: kernel.shape={kernel_shape}"
+        )
+    if any(d is None for d in kernel_shape):
+        raise ValueError(f"`kernel` must have a fully known shape. Received: kernel.shape={kernel_shape}")
+    strides_t = arithmetic.normalize_tuple(strides, rank, "strides")
+    dilation_t = arithmetic.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    padding_n = arithmetic.normalize_padding(padding, rank)
+    output_padding_t = arithmetic.normalize_output_padding(output_padding, rank, strides_t, dilation_t)
+    data_format_n = arithmetic.normalize_data_format(data_format, keras.config.image_data_format())
+    groups = arithmetic.normalize_positive_int(groups, "groups")
+    if path not in PATH_NAMES:
+        raise ValueError(f"`path` must be one of {PATH_NAMES}. Received: path={path!r}")
+
+    if len(input_shape) < rank + 2:
+        raise ValueError(
+            f"`inputs` must have rank >= {rank + 2} for a {rank}D kernel "
+            f"(batch axes, {rank} spatial axes, channels). Received: inputs.shape={input_shape}"
+        )
+    if data_format_n == "channels_last":
+        spatial, channels = input_shape[-rank - 1 : -1], input_shape[-1]
+    else:
+        spatial, channels = input_shape[-rank:], input_shape[-rank - 1]
+    kernel_size = tuple(int(k) for k in kernel_shape[:rank])  # type: ignore[arg-type]
+    per_group_filters, kernel_channels = kernel_shape[rank], kernel_shape[rank + 1]
+    if channels is None:
+        raise ValueError(
+            f"The channel axis of `inputs` must be known. Received: inputs.shape={input_shape}"
+        )
+    if channels % groups:
+        raise ValueError(
+            f"The number of input channels ({channels}) must be divisible by `groups`. "
+            f"Received: groups={groups}, inputs.shape={input_shape}"
+        )
+    if kernel_channels != channels:
+        raise ValueError(
+            f"The last axis of `kernel` must equal the input channels ({channels}). "
+            f"Received: kernel.shape={kernel_shape}, inputs.shape={input_shape}"
+        )
+    if any(n is not None and n < 1 for n in spatial):
+        raise ValueError(
+            f"Every spatial axis of `inputs` must be at least 1. Received: inputs.shape={input_shape}"
+        )
+    requested = None
+    if output_size is not None:
+        requested = arithmetic.check_output_size(output_size, spatial, kernel_size, strides_t,
+                                                 padding_n, dilation_t)
+    filters = per_group_filters * groups  # type: ignore[operator]
+    out_shape = arithmetic.output_shape(input_shape, filters, kernel_size, strides_t, padding_n,
+                                        output_padding_t, data_format_n, dilation_t, requested)
+    out_spatial = out_shape[-rank - 1 : -1] if data_format_n == "channels_last" else out_shape[-rank:]
+    for axis, length in enumerate(out_spatial):
+        if length is not None and length < 1:
+            raise ValueError(
+                f"The padding crops away the whole output on spatial axis {axis} "
+                f"(output length {length}). Received: padding={padding!r}, "
+                f"inputs.shape={input_shape}, kernel.shape={kernel_shape}"
+            )
+    paddings = arithmetic.axis_paddings(padding_n, rank)
+    crops = tuple(
+        arithmetic.axis_geometry(
+            spatial[a], kernel_size[a], strides_t[a], dilation_t[a], paddings[a],
+            None if output_padding_t is None else output_padding_t[a],
+            None if requested is None else requested[a],
+        )
+        for a in range(rank)
+    )
+    return _Plan(rank=rank, strides=strides_t, dilation_rate=dilation_t, groups=groups,
+                 data_format=data_format_n, crops=crops, output_shape=out_shape,
+                 batch_shape=tuple(input_shape[: len(input_shape) - rank - 1]), path=path,
+                 kernel_size=kernel_size)
+
+
+def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int],
+                dilation_rate: Sequence[int], groups: int, dtype: str) -> str:
+    """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
+
+    Chosen by measurement on a 2-core CPU (see ``benchmarks/``):
+
+    >>> choose_path("numpy", (3, 3), (2, 2), (1, 1), 1, "float32")
+    'matmul'
+    """
+    rank = len(strides)
+    if backend == "torch" and native_supports(backend, rank, dilation_rate, groups, dtype):
+        return "native"
+    if backend == "tensorflow" and native_supports(backend, rank, dilation_rate, groups, dtype):
+        return "native"
+    if backend == "numpy":
+        return "matmul"
+    return "phase"
+
+
+def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
+    inputs = ops.convert_to_tensor(inputs)
+    kernel = ops.convert_to_tensor(kernel, dtype=inputs.dtype)
+    plan = _plan(tuple(inputs.shape), tuple(kernel.shape), **arguments)
+    rank = plan.rank
+    x = inputs
+    if plan.data_format == "channels_first":
+        lead = len(plan.batch_shape)
+        x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
+    x, restore_batch = _flatten_batch(x, len(plan.batch_shape), rank)
+    path = plan.path
+    if path == "auto":
+        path = choose_path(keras.backend.backend(), plan.kernel_size, plan.strides,
+                           plan.dilation_rate, plan.groups, keras.backend.standardize_dtype(x.dtype))
+    y = PATHS[path](x, kernel, plan.strides, plan.dilation_rate, plan.groups, plan.crops)
+    y = restore_batch(y)
+    if plan.data_format == "channels_first":
+        lead = len(plan.batch_shape)
+        y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
+    return y
+
+
+def _flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:
+    """Merge several leading batch axes into one (and give back the inverse)."""
+    if batch_axes == 1:
+        return x, lambda y: y
+    shape = dynamic_shape(x)
+    batch_shape = shape[:batch_axes]
+    flat = ops.reshape(x, [-1, *shape[batch_axes:]])
+
+    def restore(y: Any) -> Any:
+        return ops.reshape(y, [*batch_shape, *dynamic_shape(y)[1:]])
+
+    return flat, restore

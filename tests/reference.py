@@ -1,0 +1,99 @@
+"""The NumPy reference: the definition, written out with loops, nothing else.
+
+Written from ARCHITECTURE.md alone (not from the package, not from Keras's
+padding helpers)::
+
+    out[o] += x[i] * w[k]    with    o = i*stride + k*dilation - pad_before
+
+Kernel layout ``kernel_size + (filters // groups, in_channels)``; input
+channel ``c`` belongs to group ``c // (in_channels // groups)`` and feeds
+filters ``group * filters_per_group + j``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def reference_axis(n, k, s, d, padding, output_padding=None, output_size=None):
+    """(pad_before, output length) of one axis, straight from the definitions.
+
+    - 'valid': nothing cropped; tf.keras's length ``n*s + max(k_eff - s, 0)``
+      without output_padding, ``(n-1)*s + k_eff + op`` with it.
+    - 'same': ``n*s`` without output_padding, ``(n-1)*s + k_eff - 2*(k_eff//2)
+      + op`` with it; pad_before from the forward 'same' rule: a forward
+      convolution of the output (length L) with stride s and the dilated
+      kernel gives n outputs when padded by ``(n-1)*s + k_eff - L`` in
+      total, of which the smaller half goes before.
+    - int p / pair (a, b): PyTorch crops p (a, b) from the full output, then
+      output_padding extends the end.
+    """
+    k_eff = (k - 1) * d + 1
+    full = (n - 1) * s + k_eff
+    if padding == "valid":
+        before = 0
+        if output_size is not None:
+            length = output_size
+        elif output_padding is None:
+            length = n * s + max(k_eff - s, 0)
+        else:
+            length = full + output_padding
+    elif padding == "same":
+        if output_size is not None:
+            length = output_size
+        elif output_padding is None:
+            length = n * s
+        else:
+            length = (n - 1) * s + k_eff - 2 * (k_eff // 2) + output_padding
+        before = max((n - 1) * s + k_eff - length, 0) // 2
+    else:
+        a, b = (padding, padding) if isinstance(padding, int) else padding
+        before = a
+        if output_size is not None:
+            length = output_size
+        else:
+            length = full - a - b + (output_padding or 0)
+    return before, length
+
+
+def reference_conv_transpose(x, w, strides, padding, output_padding=None, dilation=None,
+                             groups=1, output_size=None, channels_first=False):
+    """Transposed convolution of ``x`` (batch, *spatial, C) by ``w`` in float64 or complex128.
+
+    ``padding`` is 'valid', 'same', or a per-axis list of ints or pairs.
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    rank = w.ndim - 2
+    if channels_first:
+        x = np.moveaxis(x, 1, -1)
+    dtype = np.complex128 if np.iscomplexobj(x) or np.iscomplexobj(w) else np.float64
+    x = x.astype(dtype)
+    w = w.astype(dtype)
+    dilation = dilation or (1,) * rank
+    spatial_in = x.shape[1:-1]
+    channels = x.shape[-1]
+    per_group_filters = w.shape[rank]
+    per_group_channels = channels // groups
+    filters = per_group_filters * groups
+    axes = []
+    for a in range(rank):
+        pad = padding if isinstance(padding, str) else padding[a]
+        op = None if output_padding is None else output_padding[a]
+        size = None if output_size is None else output_size[a]
+        axes.append(reference_axis(spatial_in[a], w.shape[a], strides[a], dilation[a], pad, op, size))
+    out = np.zeros((x.shape[0],) + tuple(length for _, length in axes) + (filters,), dtype)
+    for i in itertools.product(*(range(n) for n in spatial_in)):
+        for k in itertools.product(*(range(kk) for kk in w.shape[:rank])):
+            o = tuple(i[a] * strides[a] + k[a] * dilation[a] - axes[a][0] for a in range(rank))
+            if not all(0 <= o[a] < axes[a][1] for a in range(rank)):
+                continue
+            for g in range(groups):
+                xs = x[(slice(None),) + i + (slice(g * per_group_channels, (g + 1) * per_group_channels),)]
+                ws = w[k + (slice(None), slice(g * per_group_channels, (g + 1) * per_group_channels))]
+                out[(slice(None),) + o + (slice(g * per_group_filters, (g + 1) * per_group_filters),)] += xs @ ws.T
+    if channels_first:
+        out = np.moveaxis(out, -1, 1)
+    return out
