@@ -1,7 +1,8 @@
 """The NumPy reference: the definition, written out with loops, nothing else.
 
-Written from ARCHITECTURE.md alone (not from the package, not from Keras's
-padding helpers)::
+It is the oracle of the test-suite and of ``keras-deconv check``, so it
+imports nothing from the rest of the package: it is written from the
+definition alone (not from ``arithmetic``, not from Keras's padding helpers)::
 
     out[o] += x[i] * w[k]    with    o = i*stride + k*dilation - pad_before
 
@@ -62,7 +63,13 @@ def reference_conv_transpose(x, w, strides, padding, output_padding=None, dilati
                              groups=1, output_size=None, channels_first=False):
     """Transposed convolution of ``x`` (batch, *spatial, C) by ``w`` in float64 or complex128.
 
-    ``padding`` is 'valid', 'same', or a per-axis list of ints or pairs.
+    ``padding`` is 'valid', 'same', or a per-axis list of ints or pairs;
+    ``strides``, ``dilation``, ``output_padding`` and ``output_size`` are
+    per-axis tuples.
+
+    >>> x = np.ones((1, 3, 1)); w = np.ones((2, 1, 1))
+    >>> reference_conv_transpose(x, w, (2,), "valid")[0, :, 0].tolist()
+    [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
     """
     x = np.asarray(x)
     w = np.asarray(w)

@@ -1,0 +1,84 @@
+"""The test matrix: one environment per Keras backend (Keras fixes its backend at import).
+
+``nox`` runs the default sessions (tests on every backend, cross-backend
+files, distribution, lint); ``nox -l`` lists them all. Arguments after ``--``
+go to pytest (or to the tool a session runs).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests", "crossbackend", "distribution", "lint"]
+
+BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
+# Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+
+
+def install(session: nox.Session, *requirement_files: str) -> None:
+    """Install requirement files from backends/ and this package (no re-resolution of torch)."""
+    for name in requirement_files:
+        session.install("-r", f"backends/{name}.txt")
+    session.install("--no-deps", "-e", ".")
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def tests(session: nox.Session, backend: str) -> None:
+    """Run the test-suite on one Keras backend."""
+    install(session, backend)
+    env = {"KERAS_BACKEND": backend, **QUIET}
+    session.run("pytest", *session.posargs, env=env)
+
+
+@nox.session
+def crossbackend(session: nox.Session) -> None:
+    """Save .keras files on each backend and load them on every other one."""
+    install(session, "jax", "torch", "tensorflow")
+    folder = session.create_tmp()
+    for backend in BACKENDS[:3]:
+        session.run("python", "tests/crossbackend/save_models.py", folder,
+                    env={"KERAS_BACKEND": backend, **QUIET})
+    for backend in BACKENDS[:3]:
+        session.run("pytest", "tests/crossbackend/test_load_models.py", "-p", "no:cacheprovider",
+                    *session.posargs, env={"KERAS_BACKEND": backend, "KERAS_DECONV_MODELS": folder, **QUIET})
+
+
+@nox.session
+def distribution(session: nox.Session) -> None:
+    """Run the layers under Keras's distribution API (JAX) and tf.distribute."""
+    install(session, "jax", "tensorflow")
+    jax_env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=8", **QUIET}
+    session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=jax_env)
+    tf_env = {"KERAS_BACKEND": "tensorflow", **QUIET}
+    session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=tf_env)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style (ruff) and types (mypy)."""
+    install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs --strict."""
+    install(session, "tensorflow", "docs")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"KERAS_BACKEND": "tensorflow", **QUIET})
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS[:3])
+def bench(session: nox.Session, backend: str) -> None:
+    """Benchmark keras_deconv against Keras's layer and torch's native op (writes benchmarks/results/)."""
+    install(session, backend, "torch") if backend != "torch" else install(session, "torch")
+    session.run("python", "-m", "benchmarks.run", *session.posargs,
+                env={"KERAS_BACKEND": backend, **QUIET, **({} if "CI" not in os.environ else {"CI": "1"})})
