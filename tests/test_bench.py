@@ -1,0 +1,130 @@
+"""The benchmark suite runs on the current backend and reports well-formed results.
+
+Timings are not checked (the machine is shared); only the structure, the
+arithmetic of the derived numbers (GFLOP/s, ratios, geometric mean) and the
+files written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from conftest import BACKEND
+
+from keras_deconv import bench
+
+TINY = bench.Case("tiny_2d_k2s2", (1, 4, 4, 4), 2, (2, 2), (2, 2), headline=True)
+TINY_GROUPED = bench.Case("tiny_1d_g2", (1, 8, 4), 4, (3,), (2,), groups=2, headline=True)
+
+
+def test_flops_follow_the_formula():
+    # 2 * batch * prod(spatial) * prod(kernel) * in_channels * filters / groups
+    assert TINY.flops_forward == 2 * 1 * 16 * 4 * 4 * 2
+    assert TINY_GROUPED.flops_forward == 2 * 1 * 8 * 3 * 4 * 4 // 2
+    assert bench.CASES[0].flops_forward == 2 * 2 * 16**3 * 8 * 64 * 32  # 0.27 GFLOP, as in issue 3
+    assert sum(case.headline for case in bench.CASES) == 4
+
+
+@pytest.mark.parametrize("case", bench.CASES + (TINY, TINY_GROUPED), ids=lambda c: c.name)
+def test_torch_padding_gives_the_same_output_length(case):
+    padding, output_padding = bench._torch_padding(case)
+    for n, k, s, d, p, q in zip(case.input_shape[1:-1], case.kernel_size, case.strides, case.dilation,
+                                padding, output_padding, strict=True):
+        assert (n - 1) * s - 2 * p + d * (k - 1) + q + 1 == n * s
+        assert 0 <= q < max(s, d)  # torch's own rule for output_padding
+
+
+def test_geometric_mean():
+    assert bench.geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
+    assert bench.geometric_mean([None, 3.0]) == pytest.approx(3.0)
+    assert bench.geometric_mean([]) is None
+
+
+@pytest.fixture(scope="module")
+def report():
+    return bench.run_suite(BACKEND, (TINY, TINY_GROUPED), repeats=1, warmup=0, paths=True, sgemm_size=64)
+
+
+def _timings(result):
+    return [result[phase] for phase in ("forward", "forward_backward") if "ms" in result.get(phase, {})]
+
+
+def test_report_structure(report):
+    assert report["backend"] == BACKEND
+    assert report["sgemm"]["gflops"] > 0
+    assert report["machine"]["cores"] >= 1
+    assert "keras" in report["versions"] and "torch" in report["versions"]
+    assert [case["name"] for case in report["cases"]] == [TINY.name, TINY_GROUPED.name]
+    for case in report["cases"]:
+        results = case["results"]
+        for row in ("torch", "keras_deconv", "keras_deconv[matmul]", "keras_deconv[phase]", "keras"):
+            assert row in results
+        # torch's native op and keras_deconv's default path run every case, forward and backward
+        # (except the numpy backend, which has no gradients).
+        assert len(_timings(results["torch"])) == 2
+        assert len(_timings(results["keras_deconv"])) == (1 if BACKEND == "numpy" else 2)
+        for result in results.values():
+            for timing in _timings(result):
+                assert timing["ms"] > 0 and timing["gflops"] > 0
+                assert timing["sgemm_percent"] == pytest.approx(
+                    100 * timing["gflops"] / report["sgemm"]["gflops"])
+            if "forward" in result:
+                flops = case["flops_forward"]
+                assert result["forward"]["gflops"] == pytest.approx(flops / result["forward"]["ms"] / 1e6)
+        ratio = case["ratios"]["keras_deconv"]["forward"]
+        mine, theirs = results["keras_deconv"]["forward"]["ms"], results["torch"]["forward"]["ms"]
+        assert ratio == pytest.approx(mine / theirs)
+
+
+def test_keras_refuses_groups_with_a_reason(report):
+    grouped = report["cases"][1]["results"]["keras"]
+    assert "groups" in grouped["refused"]
+    assert report["cases"][1]["ratios"]["keras"]["forward"] is None
+
+
+def test_headline_is_the_geometric_mean(report):
+    for phase in ("forward", "forward_backward"):
+        ratios = [case["ratios"]["keras_deconv"][phase] for case in report["cases"]]
+        if None in ratios:
+            assert BACKEND == "numpy" and phase == "forward_backward"
+            continue
+        expected = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+        assert report["headline"][phase] == pytest.approx(expected)
+
+
+def test_markdown_and_json_written(report, tmp_path):
+    markdown, data = bench.write_results(report, tmp_path / "results")
+    text = markdown.read_text()
+    assert f"## Backend: {BACKEND}" in text
+    assert TINY.name in text and TINY_GROUPED.name in text and "refused" in text
+    assert report["machine"]["cpu"] in text
+    assert json.loads(data.read_text())["headline"] == report["headline"]
+    merged = bench.merge_markdown(tmp_path / "results")
+    assert merged.startswith("# Benchmarks") and f"## Backend: {BACKEND}" in merged
+
+
+def test_main_quick_writes_files(tmp_path, capsys):
+    quick = bench.QUICK_CASES[0].name
+    assert bench.main(["--quick", "--cases", quick, "--output", str(tmp_path), "--no-xla"]) == 0
+    assert "Headline" in capsys.readouterr().out
+    assert (tmp_path / f"{BACKEND}.md").exists() and (tmp_path / f"{BACKEND}.json").exists()
+    assert bench.main(["--markdown-all", "--output", str(tmp_path)]) == 0
+    assert (tmp_path / "README.md").read_text().count("## Backend:") == 1
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="repeats"):
+        bench.main(["--repeats", "0"])
+    with pytest.raises(ValueError, match="nonexistent"):
+        bench.main(["--cases", "nonexistent"])
+
+
+@pytest.mark.skipif(BACKEND == "numpy", reason="the numpy backend has no gradients")
+def test_memory_probe_of_torch_native_sees_the_output():
+    case = bench.Case("probe_2d", (2, 64, 64, 16), 16, (2, 2), (2, 2))
+    measured = bench.measure_memory("torch", "", case, BACKEND)
+    assert "mib" in measured, measured
+    output_mib = 4 * 2 * 128 * 128 * 16 / 2**20  # the float32 output alone: 2 MiB
+    assert measured["mib"] >= 0.9 * output_mib
