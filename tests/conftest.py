@@ -30,3 +30,17 @@ def to_numpy(tensor):
 needs_gradients = pytest.mark.skipif(
     BACKEND not in TRAINABLE_BACKENDS, reason="the numpy backend has no gradients"
 )
+
+
+# Hypothesis profiles: "ci" (default, bounded so each backend's suite stays short) and
+# "dev" (longer, HYPOTHESIS_PROFILE=dev). No deadline: JAX and TF compile on first use.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # hypothesis is a test extra; suites without it still collect
+    pass
+else:
+    settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile("dev", max_examples=500, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

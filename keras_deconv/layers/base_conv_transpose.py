@@ -156,10 +156,26 @@ class BaseConvTranspose(keras.layers.Layer):
             requested = arithmetic.check_output_size(
                 output_size, spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
             )
-        return arithmetic.output_shape(
+        output_shape = arithmetic.output_shape(
             input_shape, self.filters, self.kernel_size, self.strides, self.padding,
             self.output_padding, self.data_format, self.dilation_rate, requested,
         )
+        out_spatial = output_shape[-self.rank - 1 : -1] if self.data_format == "channels_last" \
+            else output_shape[-self.rank :]
+        for axis, length in enumerate(out_spatial):
+            if length is not None and length < 1:
+                raise ValueError(
+                    f"The padding crops away the whole output on spatial axis {axis} "
+                    f"(output length {length}). Received: padding={self.padding!r}, "
+                    f"input_shape={input_shape}"
+                )
+        return output_shape
+
+    def compute_output_spec(self, inputs: Any, output_size: Any = None) -> Any:
+        # Keras's default would call compute_output_shape(inputs_shape) only,
+        # which rejects the second argument and would lose output_size.
+        shape = self.compute_output_shape(tuple(inputs.shape), output_size=output_size)
+        return keras.KerasTensor(shape, dtype=inputs.dtype)
 
     def get_config(self) -> dict:
         config = super().get_config()
