@@ -13,7 +13,8 @@ algorithms themselves live in ``keras_deconv._paths``.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+import functools
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import keras
 from keras import ops
@@ -233,6 +234,27 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     return "phase"
 
 
+@functools.lru_cache(maxsize=512)
+def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...], groups: int,
+                  crops: Tuple[Tuple[int, int], ...]) -> Callable[[Any, Any], Any]:
+    """The algorithm ``path`` with its arguments bound: ``fn(x, kernel)``.
+
+    On JAX it is wrapped in ``jax.jit``: eagerly, a path is a few dozen small
+    operations, and JAX would dispatch (and compile) each one on its own;
+    inside an outer ``jit`` the inner one is simply inlined.
+    """
+    algorithm = PATHS[path]
+
+    def bound(x: Any, kernel: Any) -> Any:
+        return algorithm(x, kernel, strides, dilation_rate, groups, crops)
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(bound)  # type: ignore[no-any-return]
+    return bound
+
+
 def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     inputs = ops.convert_to_tensor(inputs)
     kernel = ops.convert_to_tensor(kernel, dtype=inputs.dtype)
@@ -247,7 +269,17 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     if path == "auto":
         path = choose_path(keras.backend.backend(), plan.kernel_size, plan.strides,
                            plan.dilation_rate, plan.groups, keras.backend.standardize_dtype(x.dtype))
-    y = PATHS[path](x, kernel, plan.strides, plan.dilation_rate, plan.groups, plan.crops)
+    from keras_deconv._paths import complex as complex_paths
+
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if complex_paths.is_complex_dtype(dtype) and not complex_paths.supports_complex(
+        keras.backend.backend(), path, dtype
+    ):
+        # No complex kernels for this path here: three real calls (Gauss), see _paths/complex.py.
+        y = complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
+                                                 plan.dilation_rate, plan.groups, plan.crops)
+    else:
+        y = path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops)(x, kernel)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         lead = len(plan.batch_shape)
