@@ -20,15 +20,18 @@ own autodiff: ``jax.grad`` under ``jax.jit``, torch autograd (eager),
 under ``jax.jit`` on jax, in ``tf.function`` on tensorflow, eagerly on torch.
 
 Peak memory method: a child process builds the inputs and the function, runs
-it twice (compilation and warm-up), resets the kernel's peak-RSS counter
-(``echo 5 > /proc/self/clear_refs``), then runs forward+backward once; the
-peak is ``VmHWM`` minus the ``VmRSS`` just before that run. ``glibc``'s
+it twice (compilation and warm-up), then three times: before each, it resets
+the kernel's peak-RSS counter (``echo 5 > /proc/self/clear_refs``); the result
+is the largest ``VmHWM`` minus the ``VmRSS`` just before that run. ``glibc``'s
 mmap threshold is pinned (``MALLOC_MMAP_THRESHOLD_``) so that freed buffers
-go back to the system instead of being silently reused. Limits: pages, not
-bytes (small buffers below the threshold come from the heap and may reuse
-memory freed earlier); allocators other than glibc's malloc are not pinned;
-where ``clear_refs`` is not writable the fallback is ``ru_maxrss`` minus the
-RSS after imports and inputs, which then includes compilation memory (the
+go back to the system instead of being silently reused. It counts the memory
+a run adds on top of its inputs (outputs, gradients, temporaries). Limits: it
+counts pages, not bytes; small buffers below the threshold come from the heap
+and may reuse memory freed earlier; Linux's RSS counters are approximate to a
+few pages per core; buffers freed asynchronously (jax) may or may not overlap
+the next run; allocators other than glibc's malloc are not pinned. Where
+``clear_refs`` is not writable the fallback is ``ru_maxrss`` minus the RSS
+after imports and inputs, which then includes compilation memory (the
 "method" field says which one was used).
 
 Usage: ``python -m benchmarks.run`` (writes ``benchmarks/results/<backend>.md``
@@ -45,6 +48,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import gc
 import json
 import math
 import os
@@ -230,9 +234,10 @@ def _backend_functions(backend: str, op: Callable[[Any, Any], Any], arrays: Tupl
         import tensorflow as tf
 
         xt, wt, ct = tf.constant(x), tf.constant(w), tf.constant(cotangent)
-        forward_tf = tf.function(op, jit_compile=xla)
+        # autograph=False: the op has no tensor-dependent Python control flow to convert.
+        forward_tf = tf.function(op, jit_compile=xla, autograph=False)
 
-        @tf.function(jit_compile=xla)
+        @tf.function(jit_compile=xla, autograph=False)
         def gradient_tf(a: Any, b: Any) -> Any:
             with tf.GradientTape() as tape:
                 tape.watch([a, b])
@@ -323,8 +328,10 @@ def _functions(implementation: str, path: str, case: Case, backend: str,
 
 
 def _refusal(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0][:200] if lines else ''}"
+    """The error in one line (tf.function's errors start with a traceback: keep their last line)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = (lines[-1] if lines[0] == "in user code:" else lines[0]) if lines else ""
+    return f"{type(error).__name__}: {text[:200]}"
 
 
 def _rate(seconds: float, flops: int, sgemm: float) -> Dict[str, float]:
@@ -415,20 +422,25 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     _, forward_backward = _functions(spec["implementation"], spec["path"], case, backend, arrays)
     if forward_backward is None:
         raise RuntimeError(f"no gradients on the {backend} backend")
-    rss_after_setup = _read_status_kib("VmRSS")
+    rss_after_setup = _read_status_kib("VmRSS") or 0
     forward_backward()  # compilation
     forward_backward()  # warm-up: caches and thread pools settle
-    if _reset_peak_rss() and rss_after_setup is not None:
+    if not _reset_peak_rss():
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        return {"mib": max(peak - rss_after_setup, 0) / 1024,
+                "method": "ru_maxrss minus RSS after setup (includes compilation)"}
+    # The largest of a few runs: frees from the run before (asynchronous on jax) and the
+    # kernel's approximate RSS counters can hide part of one run's growth.
+    growth = []
+    for _ in range(3):
+        gc.collect()
+        time.sleep(0.05)
+        _reset_peak_rss()
         before = _read_status_kib("VmRSS") or 0
         forward_backward()
-        peak = _read_status_kib("VmHWM") or 0
-        method = "VmHWM after clear_refs, minus VmRSS before the run"
-    else:
-        before = rss_after_setup or 0
-        forward_backward()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-        method = "ru_maxrss minus RSS after setup (includes compilation)"
-    return {"mib": max(peak - before, 0) / 1024, "method": method}
+        growth.append((_read_status_kib("VmHWM") or 0) - before)
+    return {"mib": max(max(growth), 0) / 1024,
+            "method": "VmHWM after clear_refs minus VmRSS before the run, max of 3 runs"}
 
 
 def measure_memory(implementation: str, path: str, case: Case, backend: str,
@@ -438,8 +450,12 @@ def measure_memory(implementation: str, path: str, case: Case, backend: str,
             "case": dataclasses.asdict(case)}
     env = dict(os.environ, KERAS_BACKEND=backend, MALLOC_MMAP_THRESHOLD_="131072",
                TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
-    done = subprocess.run([sys.executable, "-m", "keras_deconv.bench", "--memory-probe", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    # Run this file as a script rather than ``-m keras_deconv.bench``: the package's __init__
+    # imports Keras and its backend, which torch's own op does not need (a faster probe).
+    script = ("import runpy, sys; sys.argv = sys.argv[1:]; "
+              "runpy.run_path(sys.argv[0], run_name='__main__')")
+    command = [sys.executable, "-c", script, __file__, "--memory-probe", json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
