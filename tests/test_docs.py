@@ -2,7 +2,9 @@
 ``>>>`` example in the package's docstrings, on the current backend.
 
 A page's blocks run in order in one namespace, like a reader going down the
-page. A block preceded by ``<!-- skip -->`` is a fragment and is not run.
+page. A block preceded by ``<!-- skip -->`` is a fragment and is not run; one
+preceded by ``<!-- requires: torch -->`` runs only where that module imports
+(each nox environment installs one backend).
 The figures script must still run too (it draws from ``keras_deconv.arithmetic``).
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import pkgutil
 import re
 import subprocess
@@ -22,15 +25,20 @@ import keras_deconv
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
-FENCE = re.compile(r"(<!-- skip -->\s*\n)?^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(
+    r"(?:<!-- (skip|requires: [\w.]+) -->\s*\n)?^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL
+)
 
 
 def python_blocks(page: Path) -> list[tuple[int, str]]:
-    """(line number, code) of each ```python block of ``page`` not marked to skip."""
+    """(line number, code) of each ```python block of ``page`` to run here."""
     text = page.read_text(encoding="utf-8")
     blocks = []
     for match in FENCE.finditer(text):
-        if match.group(1):
+        marker = match.group(1)
+        if marker == "skip":
+            continue
+        if marker and importlib.util.find_spec(marker.split(": ")[1]) is None:
             continue
         line = text.count("\n", 0, match.start(2)) + 1
         blocks.append((line, match.group(2)))
@@ -40,8 +48,10 @@ def python_blocks(page: Path) -> list[tuple[int, str]]:
 def test_fence_parser_finds_and_skips_blocks(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("text\n```python\na = 1\n```\n<!-- skip -->\n```python\nb = 2\n```\n"
-                    "```bash\nls\n```\n```python\nc = a\n```\n")
-    assert python_blocks(page) == [(3, "a = 1\n"), (13, "c = a\n")]
+                    "```bash\nls\n```\n```python\nc = a\n```\n"
+                    "<!-- requires: no_such_module_here -->\n```python\nd = 4\n```\n"
+                    "<!-- requires: json -->\n```python\ne = 5\n```\n")
+    assert python_blocks(page) == [(3, "a = 1\n"), (13, "c = a\n"), (21, "e = 5\n")]
 
 
 def test_docs_exist():
