@@ -8,6 +8,8 @@ import keras
 from keras import ops
 
 from keras_deconv import arithmetic
+from keras_deconv import initializers as complex_initializers
+from keras_deconv._paths.complex import PART_DTYPES, is_complex_dtype, weight_value
 from keras_deconv.ops import conv_transpose
 
 
@@ -64,8 +66,11 @@ class BaseConvTranspose(keras.layers.Layer):
             raise TypeError(f"`use_bias` must be a bool. Received: use_bias={use_bias!r}")
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        # Complex layers keep each weight as real parts (see keras_deconv/_paths/complex.py),
+        # and the variance-scaling names select complex initialisers.
+        self._complex_dtype = is_complex_dtype(self.dtype_policy.compute_dtype)
+        self.kernel_initializer = complex_initializers.get(kernel_initializer, self._complex_dtype)
+        self.bias_initializer = complex_initializers.get(bias_initializer, self._complex_dtype)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -97,32 +102,36 @@ class BaseConvTranspose(keras.layers.Layer):
         self.input_spec = keras.InputSpec(
             min_ndim=self.rank + 2, axes={self._channel_axis: channels}
         )
+        parts = (2,) if self._complex_dtype else ()
+        weight_dtype = PART_DTYPES[self.dtype_policy.compute_dtype] if parts else self.dtype
         self.kernel = self.add_weight(
             name="kernel",
-            shape=self.kernel_size + (self.filters // self.groups, channels),
-            initializer=self.kernel_initializer,
+            shape=self.kernel_size + (self.filters // self.groups, channels) + parts,
+            initializer=complex_initializers.real_parts_initializer(self.kernel_initializer),
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
             trainable=True,
-            dtype=self.dtype,
+            dtype=weight_dtype,
         )
+        self.kernel.complex_parts = bool(parts)
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
+                shape=(self.filters,) + parts,
+                initializer=complex_initializers.real_parts_initializer(self.bias_initializer),
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
                 trainable=True,
-                dtype=self.dtype,
+                dtype=weight_dtype,
             )
+            self.bias.complex_parts = bool(parts)
         else:
             self.bias = None
 
     def call(self, inputs: Any, output_size: Any = None) -> Any:
         outputs = conv_transpose(
             inputs,
-            ops.cast(self.kernel, inputs.dtype),
+            weight_value(self.kernel, inputs.dtype),
             strides=self.strides,
             padding=self.padding,
             output_padding=self.output_padding,
@@ -132,7 +141,7 @@ class BaseConvTranspose(keras.layers.Layer):
             output_size=output_size,
         )
         if self.use_bias:
-            bias = ops.cast(self.bias, outputs.dtype)
+            bias = weight_value(self.bias, outputs.dtype)
             if self.data_format == "channels_first":
                 bias = ops.reshape(bias, (self.filters,) + (1,) * self.rank)
             outputs = outputs + bias

@@ -1,0 +1,176 @@
+"""Complex transposed convolutions composed from real ones, where a backend has none.
+
+A transposed convolution ``B(x, w)`` is bilinear, so with ``x = xr + i xi`` and
+``w = wr + i wi``::
+
+    B(x, w) = [B(xr, wr) - B(xi, wi)] + i [B(xr, wi) + B(xi, wr)]
+
+Four real products. Gauss's trick needs three::
+
+    k1 = B(xr + xi, wr)      k2 = B(xr, wi - wr)      k3 = B(xi, wr + wi)
+    real = k1 - k3           imag = k1 + k2
+
+(expand: ``k1 - k3 = B(xr, wr) + B(xi, wr) - B(xi, wr) - B(xi, wi)`` and
+``k1 + k2 = B(xr, wr) + B(xi, wr) + B(xr, wi) - B(xr, wr)``).
+
+Which one runs (``strategy``):
+
+- ``"gauss"`` (the default): three real calls of the path.
+- ``"stacked"``: the four products in ONE real call, with the input parts
+  stacked along the batch axis and the kernel parts along the filter axis
+  (twice the batch, twice the filters: four products' worth of arithmetic,
+  but one call and no sums of parts before the products).
+
+Measured on this package's 2-core CPU, TensorFlow backend (the backend that
+uses the composition), Conv2DTranspose shapes ``x (8, 32, 32, 16)``, ``w (3, 3,
+16, 16)``, strides 2, "same", phase path, complex64, against the complex128
+reference; errors are max |y - ref| / max |ref|:
+
+    strategy   time (ratio to gauss)   relative error
+    gauss      1.00                     3.6e-07
+    stacked    1.25                     2.9e-07
+
+Gauss's sums ``xr + xi`` and ``wr + wi`` lose a few bits when the parts
+cancel, but in float32 the difference to the four-product form is within a
+factor 1.3 here, while the stacked form is slower (it does a third more
+arithmetic), so Gauss is the default. ``benchmarks`` and the tests can force
+either one.
+
+Backends and their complex paths (``supports_complex``):
+
+- jax: every path runs complex natively (XLA has complex convolutions and
+  matmuls; complex128 needs ``jax_enable_x64``).
+- torch: ``native`` and ``phase`` run complex natively; ``matmul`` does too,
+  but Keras's ``ops.matmul`` returns complex64 for complex128 on torch, which
+  composing from real parts cannot fix (its float64 matmul is demoted too).
+- tensorflow: TF has no complex convolution kernels, so ``phase`` and
+  ``native`` are composed from their real (float32/float64) selves here;
+  ``matmul`` runs complex64 natively, and complex128 is composed from float64
+  matmuls because ``ops.matmul`` demotes complex128 but not float64 on TF.
+- numpy: ``matmul`` and ``phase`` run complex natively (NumPy and the JAX
+  convolution Keras uses); ``native`` does not exist for any dtype.
+
+>>> import numpy as np
+>>> from keras_deconv._paths.matmul import matmul_overlap_add
+>>> x = np.array([[[1 + 1j], [2 - 1j]]], "complex64")  # (batch, length, channels)
+>>> w = np.array([[[1j]], [[1.0 + 0j]]], "complex64")   # (taps, filters, channels)
+>>> y = complex_conv_transpose(matmul_overlap_add, x, w, (1,), (1,), 1, ((0, 0),))
+>>> np.round(np.asarray(y)[0, :, 0], 4).tolist()
+[(-1+1j), (2+2j), (2-1j)]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence, Tuple
+
+import numpy as np
+from keras import ops
+
+from keras_deconv._paths.common import dynamic_shape
+
+#: The part (real) dtype of each complex dtype.
+PART_DTYPES = {"complex64": "float32", "complex128": "float64"}
+
+STRATEGIES = ("gauss", "stacked")
+
+
+def is_complex_dtype(dtype: Any) -> bool:
+    """Whether ``dtype`` (a string or backend dtype) is complex64 or complex128."""
+    return "complex" in str(dtype)
+
+
+def supports_complex(backend: str, path: str, dtype: str) -> bool:
+    """Whether ``path`` runs ``dtype`` (complex64/complex128) natively on ``backend``.
+
+    >>> supports_complex("tensorflow", "phase", "complex64")
+    False
+    >>> supports_complex("torch", "native", "complex128")
+    True
+    """
+    if backend == "tensorflow":
+        return path == "matmul" and dtype == "complex64"
+    return True
+
+
+def complex_from_parts(real: Any, imag: Any, dtype: str) -> Any:
+    """``real + i imag`` as a ``dtype`` tensor, differentiable on every backend."""
+    unit = ops.convert_to_tensor(np.asarray(1j, dtype=dtype), dtype=dtype)
+    return ops.cast(real, dtype) + ops.cast(imag, dtype) * unit
+
+
+def weight_value(variable: Any, dtype: Any) -> Any:
+    """A layer weight in ``dtype``: complex weights are stored as real parts ``shape + (2,)``.
+
+    The layers store a complex weight as a real variable with a last axis of
+    (real, imaginary), marked ``complex_parts``: every backend then hands the
+    optimisers real gradients, and Adam and SGD behave as for real weights.
+    """
+    if getattr(variable, "complex_parts", False):
+        target = _standard_dtype_name(dtype)
+        if target not in PART_DTYPES:
+            target = "complex128" if _standard_dtype(variable) == "float64" else "complex64"
+        return complex_from_parts(variable[..., 0], variable[..., 1], target)
+    return ops.cast(variable, dtype)
+
+
+def complex_conv_transpose(
+    real_path: Callable[..., Any],
+    x: Any,
+    kernel: Any,
+    strides: Sequence[int],
+    dilation_rate: Sequence[int],
+    groups: int,
+    crops: Sequence[Tuple[int, int]],
+    strategy: str = "gauss",
+) -> Any:
+    """A complex transposed convolution from real calls of ``real_path`` (see module doc).
+
+    Same contract as every path (``keras_deconv._paths``); ``x`` and
+    ``kernel`` are complex64 or complex128, the result has their dtype.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={strategy!r}")
+    dtype = _standard_dtype(x)
+    if dtype not in PART_DTYPES:
+        raise TypeError(f"`x` must be complex64 or complex128. Received: x.dtype={dtype}")
+    kernel = ops.cast(kernel, dtype)
+    xr, xi = ops.real(x), ops.imag(x)
+    wr, wi = ops.real(kernel), ops.imag(kernel)
+
+    def conv(inputs: Any, weights: Any) -> Any:
+        return real_path(inputs, weights, strides, dilation_rate, groups, crops)
+
+    if strategy == "gauss":
+        k1 = conv(xr + xi, wr)
+        k2 = conv(xr, wi - wr)
+        k3 = conv(xi, wr + wi)
+        return complex_from_parts(k1 - k3, k1 + k2, dtype)
+    return _stacked(conv, xr, xi, wr, wi, groups, dtype)
+
+
+def _stacked(conv: Callable[[Any, Any], Any], xr: Any, xi: Any, wr: Any, wi: Any,
+             groups: int, dtype: str) -> Any:
+    """All four products in one real call: batch ``[xr; xi]``, filters ``[wr | wi]`` per group."""
+    rank = len(wr.shape) - 2
+    per_group_filters = wr.shape[rank]
+    batch = ops.concatenate([xr, xi], axis=0)
+    # Concatenating along the per-group filter axis keeps every group's pair
+    # together: output channel g*2F/G + j is wr's filter j (j < F/G), else wi's.
+    weights = ops.concatenate([wr, wi], axis=rank)
+    y = conv(batch, weights)  # (2B, *out, G * 2F/G)
+    shape = dynamic_shape(y)
+    y = ops.reshape(y, [2, -1, *shape[1:-1], groups, 2, per_group_filters])
+    rr, ri = y[0, ..., 0, :], y[0, ..., 1, :]  # xr*wr, xr*wi  (..., G, F/G)
+    ir, ii = y[1, ..., 0, :], y[1, ..., 1, :]  # xi*wr, xi*wi
+    out_shape = [-1, *shape[1:-1], groups * per_group_filters]
+    return complex_from_parts(ops.reshape(rr - ii, out_shape), ops.reshape(ri + ir, out_shape), dtype)
+
+
+def _standard_dtype(x: Any) -> str:
+    return _standard_dtype_name(x.dtype)
+
+
+def _standard_dtype_name(dtype: Any) -> str:
+    from keras import backend
+
+    return str(backend.standardize_dtype(dtype))
