@@ -100,7 +100,8 @@ def reference_conv_transpose(x, w, strides, padding, output_padding=None, dilati
             for g in range(groups):
                 xs = x[(slice(None),) + i + (slice(g * per_group_channels, (g + 1) * per_group_channels),)]
                 ws = w[k + (slice(None), slice(g * per_group_channels, (g + 1) * per_group_channels))]
-                out[(slice(None),) + o + (slice(g * per_group_filters, (g + 1) * per_group_filters),)] += xs @ ws.T
+                filters_of_group = slice(g * per_group_filters, (g + 1) * per_group_filters)
+                out[(slice(None),) + o + (filters_of_group,)] += xs @ ws.T
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return out

@@ -113,7 +113,8 @@ def test_tf_function_model_with_unknown_spatial_sizes(rng):
     import tensorflow as tf
 
     inputs = keras.Input((None, None, None, 2))
-    outputs = keras_deconv.Conv3DTranspose(3, 3, strides=2, padding="same", data_format="channels_last")(inputs)
+    layer = keras_deconv.Conv3DTranspose(3, 3, strides=2, padding="same", data_format="channels_last")
+    outputs = layer(inputs)
     model = keras.Model(inputs, outputs)
     run = tf.function(model, input_signature=[tf.TensorSpec((None, None, None, None, 2), tf.float32)])
     x = rng.standard_normal((1, 3, 4, 5, 2)).astype("float32")

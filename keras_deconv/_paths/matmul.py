@@ -9,6 +9,7 @@ rearrangement, with no additions at all.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, List, Sequence, Tuple
 
@@ -25,29 +26,29 @@ from keras_deconv._paths.common import (
 )
 
 
-def tap_products(x: Any, kernel: Any, groups: int) -> Any:
-    """``y[b, *i, *k, f] = sum_c x[b, *i, c] * w[*k, f, c]`` (within each group)."""
-    rank = len(kernel.shape) - 2
-    taps = list(kernel.shape[:rank])
-    per_group_filters, channels = kernel.shape[rank], kernel.shape[rank + 1]
-    num_taps = math.prod(taps)
+def tap_products(x: Any, taps: Any, groups: int) -> Any:
+    """``y[b, *i, t, f] = sum_c x[b, *i, c] * taps[t, f, c]`` (within each group).
+
+    ``taps`` is a stack of kernel taps ``(T, filters // groups, channels)``.
+    """
+    num_taps, per_group_filters, channels = taps.shape
     shape = dynamic_shape(x)
     rows = ops.reshape(x, [-1, channels])  # (M, C)
     if groups == 1:
-        # (K, F, C) -> (C, K*F): a single plain matmul.
-        weights = ops.reshape(kernel, [num_taps * per_group_filters, channels])
+        # (T, F, C) -> (C, T*F): a single plain matmul.
+        weights = ops.reshape(taps, [num_taps * per_group_filters, channels])
         y = ops.matmul(rows, ops.transpose(weights))
     else:
         per_group_channels = channels // groups
         rows = ops.reshape(rows, [-1, groups, per_group_channels])
         rows = ops.transpose(rows, [1, 0, 2])  # (G, M, C/G)
-        weights = ops.reshape(kernel, [num_taps, per_group_filters, groups, per_group_channels])
-        weights = ops.transpose(weights, [2, 3, 0, 1])  # (G, C/G, K, F/G)
+        weights = ops.reshape(taps, [num_taps, per_group_filters, groups, per_group_channels])
+        weights = ops.transpose(weights, [2, 3, 0, 1])  # (G, C/G, T, F/G)
         weights = ops.reshape(weights, [groups, per_group_channels, num_taps * per_group_filters])
-        y = ops.matmul(rows, weights)  # (G, M, K*F/G)
+        y = ops.matmul(rows, weights)  # (G, M, T*F/G)
         y = ops.reshape(y, [groups, -1, num_taps, per_group_filters])
-        y = ops.transpose(y, [1, 2, 0, 3])  # (M, K, G, F/G)
-    return ops.reshape(y, [*shape[:-1], *taps, groups * per_group_filters])
+        y = ops.transpose(y, [1, 2, 0, 3])  # (M, T, G, F/G)
+    return ops.reshape(y, [*shape[:-1], num_taps, groups * per_group_filters])
 
 
 def matmul_overlap_add(
@@ -58,35 +59,55 @@ def matmul_overlap_add(
     groups: int,
     crops: Sequence[Tuple[int, int]],
 ) -> Any:
-    """Transposed convolution as one matmul plus an overlap-add (see module doc)."""
+    """Transposed convolution as matmuls plus an overlap-add (see module doc).
+
+    One matmul per output phase (over that phase's taps only), so the
+    largest temporary holds ``n * taps_in_phase * filters`` values rather than
+    ``n * all_taps * filters``.
+    """
     rank = len(strides)
     taps = tuple(kernel.shape[:rank])
-    y = tap_products(x, kernel, groups)  # (B, *n, *k, F)
+    flat_kernel = ops.reshape(kernel, [math.prod(taps), *kernel.shape[rank:]])  # (K, F/G, C)
     if all((k - 1) * d < s and (d == 1 or k == 1) for k, s, d in zip(taps, strides, dilation_rate)):
+        y = tap_products(x, flat_kernel, groups)  # (B, *n, K, F)
+        shape = dynamic_shape(y)
+        y = ops.reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)
         return _depth_to_space(y, taps, strides, dilation_rate, crops)
 
     per_axis = [axis_phases(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
     row_pad = [max_row_offset(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
     phases: List[Any] = []
-    zeros = None
+    empty: List[int] = []
     for phase in phase_indices(strides):
+        combos = list(itertools.product(*(per_axis[a][phase[a]] for a in range(rank))))
+        if not combos:
+            empty.append(len(phases))
+            phases.append(None)
+            continue
+        flat_taps = [_flat_index(tuple(tap for tap, _ in combo), taps) for combo in combos]
+        y = tap_products(x, ops.take(flat_kernel, flat_taps, axis=0), groups)  # (B, *n, T, F)
         total = None
-        for combo in _combinations([per_axis[a][phase[a]] for a in range(rank)]):
-            tap_index = tuple(tap for tap, _ in combo)
-            part = y[(slice(None),) * (rank + 1) + tap_index]  # (B, *n, F)
+        for position, combo in enumerate(combos):
+            part = y[(slice(None),) * (rank + 1) + (position,)]  # (B, *n, F)
             pads = [(0, 0)] + [(row, row_pad[a] - row) for a, (_, row) in enumerate(combo)] + [(0, 0)]
             if any(p != (0, 0) for p in pads):
                 part = ops.pad(part, pads)
             total = part if total is None else total + part
-        if total is None:
-            if zeros is None:
-                zeros = ops.zeros_like(_first_tap_padded(y, rank, row_pad))
-            total = zeros
         phases.append(total)
+    if empty:
+        zeros = ops.zeros_like(next(p for p in phases if p is not None))
+        phases = [zeros if p is None else p for p in phases]
     out = interleave_phases(phases, strides)
     # Each phase holds n + row_pad rows, so out covers (n + row_pad) * stride positions.
     overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(out, crops, overshoot)
+
+
+def _flat_index(index: Tuple[int, ...], taps: Sequence[int]) -> int:
+    flat = 0
+    for i, k in zip(index, taps):
+        flat = flat * k + i
+    return flat
 
 
 def _combinations(per_axis_lists: List[List[Tuple[int, int]]]) -> List[Tuple[Tuple[int, int], ...]]:
@@ -94,11 +115,6 @@ def _combinations(per_axis_lists: List[List[Tuple[int, int]]]) -> List[Tuple[Tup
     for options in per_axis_lists:
         combos = [c + (o,) for c in combos for o in options]
     return combos
-
-
-def _first_tap_padded(y: Any, rank: int, row_pad: Sequence[int]) -> Any:
-    part = y[(slice(None),) * (rank + 1) + (0,) * rank]
-    return ops.pad(part, [(0, 0)] + [(0, p) for p in row_pad] + [(0, 0)])
 
 
 def _depth_to_space(

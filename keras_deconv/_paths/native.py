@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, Sequence, Tuple
 
 import keras
-from keras import ops
 
 from keras_deconv._paths.common import crop_to_window, dynamic_shape
 
