@@ -219,19 +219,36 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
                 dilation_rate: Sequence[int], groups: int, dtype: str) -> str:
     """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
 
-    Chosen by measurement on a 2-core CPU (see ``benchmarks/``):
+    Chosen from the benchmark suite (``benchmarks/``, forward+backward, 2-core CPU):
 
-    >>> choose_path("numpy", (3, 3), (2, 2), (1, 1), 1, "float32")
+    - torch: its own ``conv_transposeNd`` (native kernels forward and backward).
+    - jax: ``matmul``. XLA on CPU runs the transposed convolution as a
+      convolution over a zero-dilated input (``native``: 3-55x torch's time),
+      and its 3D and grouped stride-1 convolutions (``phase``) are slow too,
+      while its matmuls are fast.
+    - tensorflow: ``matmul`` when taps do not overlap (``kernel_size <=
+      strides``: a matmul and a depth-to-space), else TF's own op where its
+      CPU kernels exist (dilation 1, groups 1), ``matmul`` for groups (TF's
+      grouped convolution gradient is slow on CPU), ``phase`` for dilation.
+    - numpy: ``matmul`` (no autodiff; NumPy's matmul is its fastest primitive).
+
+    >>> choose_path("jax", (3, 3), (2, 2), (1, 1), 1, "float32")
     'matmul'
+    >>> choose_path("tensorflow", (3, 3), (1, 1), (2, 2), 1, "float32")
+    'phase'
     """
     rank = len(strides)
     if backend == "torch" and native_supports(backend, rank, dilation_rate, groups, dtype):
         return "native"
-    if backend == "tensorflow" and native_supports(backend, rank, dilation_rate, groups, dtype):
-        return "native"
-    if backend == "numpy":
-        return "matmul"
-    return "phase"
+    if backend == "tensorflow":
+        non_overlapping = all(k <= s and (d == 1 or k == 1)
+                              for k, s, d in zip(kernel_size, strides, dilation_rate))
+        if non_overlapping or groups > 1:
+            return "matmul"
+        if native_supports(backend, rank, dilation_rate, groups, dtype):
+            return "native"
+        return "phase"
+    return "matmul"
 
 
 @functools.lru_cache(maxsize=512)
@@ -275,7 +292,7 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     if complex_paths.is_complex_dtype(dtype) and not complex_paths.supports_complex(
         keras.backend.backend(), path, dtype
     ):
-        # No complex kernels for this path here: three real calls (Gauss), see _paths/complex.py.
+        # No complex kernels for this path here: composed from real calls, see _paths/complex.py.
         y = complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
                                                  plan.dilation_rate, plan.groups, plan.crops)
     else:
