@@ -264,6 +264,7 @@ def output_length(
         if output_padding is None:
             return input_length * stride
         return (input_length - 1) * stride + k_eff % 2 + output_padding
+    assert not isinstance(padding, str)
     before, after = padding
     extra = output_padding or 0
     return full_output_length(input_length, kernel_size, stride, dilation) - before - after + extra
@@ -321,6 +322,7 @@ def pad_before(
             raise ValueError("'same' padding needs the input and output lengths.")
         k_eff = effective_kernel_size(kernel_size, dilation)
         return max((input_length - 1) * stride + k_eff - length, 0) // 2
+    assert not isinstance(padding, str)
     return padding[0]
 
 
