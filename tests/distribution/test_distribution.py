@@ -159,14 +159,27 @@ def test_model_parallel_sharding_filters_matches_single_device(case):
     assert_same(result, predictions, stepped)
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute runs on TensorFlow")
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_mirrored_strategy_matches_single_device(case):
+@pytest.fixture(scope="module")
+def mirrored_strategy():
+    """One strategy for the whole module.
+
+    A second MirroredStrategy in the same process starts its collective keys
+    afresh, and its all-reduce then collides with the first one's ("Shape
+    mismatch in the collective instance").
+    """
     import tensorflow as tf
 
-    initial, x, y, predictions, stepped = single_device_result(case)
     devices = [device.name for device in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.MirroredStrategy(devices)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute runs on TensorFlow")
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_mirrored_strategy_matches_single_device(case, mirrored_strategy):
+    import tensorflow as tf
+
+    strategy = mirrored_strategy
+    initial, x, y, predictions, stepped = single_device_result(case)
     assert strategy.num_replicas_in_sync >= 2
     model, result = distributed_run(case, strategy, initial, x, y)
     assert isinstance(model.get_layer("deconv").kernel.value, tf.distribute.DistributedValues)
