@@ -30,6 +30,13 @@ FENCE = re.compile(
 )
 
 
+def module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # a parent package that is missing or broken
+        return False
+
+
 def python_blocks(page: Path) -> list[tuple[int, str]]:
     """(line number, code) of each ```python block of ``page`` to run here."""
     text = page.read_text(encoding="utf-8")
@@ -38,7 +45,7 @@ def python_blocks(page: Path) -> list[tuple[int, str]]:
         marker = match.group(1)
         if marker == "skip":
             continue
-        if marker and importlib.util.find_spec(marker.split(": ")[1]) is None:
+        if marker and not module_available(marker.split(": ")[1]):
             continue
         line = text.count("\n", 0, match.start(2)) + 1
         blocks.append((line, match.group(2)))
