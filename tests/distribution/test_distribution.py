@@ -116,23 +116,8 @@ def test_data_parallel_matches_single_device(case):
     assert_same(result, predictions, stepped)
 
 
-def grouped_xfail(case):
-    """Grouped cases fail under ModelParallel: an XLA bug, recorded here until it is fixed.
-
-    With jax 0.10.2 the SPMD partitioner gets the kernel gradient of a grouped
-    convolution wrong when the kernel's output axis is sharded (keras.layers.Conv1D
-    with groups=2 aborts the process instead). Predictions still match; the
-    weights after one step do not (off by ~0.1). The matmul and native paths
-    are not affected; the phase path (JAX's default) is.
-    """
-    if case[2].get("groups", 1) == 1:
-        return case
-    reason = "XLA SPMD partitioner: wrong kernel gradient of a grouped convolution with a sharded kernel"
-    return pytest.param(case, marks=pytest.mark.xfail(reason=reason, strict=True), id=case[0])
-
-
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution runs on JAX")
-@pytest.mark.parametrize("case", [grouped_xfail(case) for case in CASES], ids=IDS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_model_parallel_sharding_filters_matches_single_device(case):
     from jax.sharding import PartitionSpec
 
@@ -145,17 +130,17 @@ def test_model_parallel_sharding_filters_matches_single_device(case):
     layout_map = keras.distribution.LayoutMap(mesh)
     kernel_axes = (None,) * rank + ("model", None)  # the filters // groups axis
     layout_map[".*deconv/kernel"] = kernel_axes
-    groups = case[2].get("groups", 1)
-    if groups == 1:
-        # XLA (jax 0.10.2) aborts the process compiling the gradient of any grouped
-        # convolution (keras.layers.Conv1D too) when the bias is sharded as well:
-        # "convolution_handler.cc Check failed: new_input_batch_size % new_output_batch_size".
-        layout_map[".*deconv/bias"] = ("model",)
+    # JAX's path ("matmul") has no convolution in its graph. XLA (jax 0.10.2)
+    # aborts compiling the gradient of a grouped *convolution* with a sharded
+    # kernel and bias (keras.layers.Conv1D(groups=2) does), and gets the
+    # kernel gradient wrong with only the kernel sharded; the "phase" path,
+    # built on convolutions, inherits that, so it is not JAX's default.
+    layout_map[".*deconv/bias"] = ("model",)
     distribution = keras.distribution.ModelParallel(layout_map=layout_map, batch_dim_name="batch")
     model, result = distributed_run(case, distribution, initial, x, y)
     layer = model.get_layer("deconv")
     assert layer.kernel.value.sharding.spec == PartitionSpec(*kernel_axes)
-    assert layer.bias.value.sharding.spec == PartitionSpec("model" if groups == 1 else None)
+    assert layer.bias.value.sharding.spec == PartitionSpec("model")
     assert_same(result, predictions, stepped)
 
 
