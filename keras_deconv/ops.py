@@ -228,8 +228,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
       while its matmuls are fast.
     - tensorflow: ``matmul`` when taps do not overlap (``kernel_size <=
       strides``: a matmul and a depth-to-space), else TF's own op where its
-      CPU kernels exist (dilation 1, groups 1), ``matmul`` for groups (TF's
-      grouped convolution gradient is slow on CPU), ``phase`` for dilation.
+      CPU kernels exist (dilation 1; one call per group), else ``phase``, or
+      ``matmul`` for groups (TF's grouped convolution gradient is slow on CPU).
     - numpy: ``matmul`` (no autodiff; NumPy's matmul is its fastest primitive).
 
     >>> choose_path("jax", (3, 3), (2, 2), (1, 1), 1, "float32")
@@ -243,11 +243,11 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     if backend == "tensorflow":
         non_overlapping = all(k <= s and (d == 1 or k == 1)
                               for k, s, d in zip(kernel_size, strides, dilation_rate))
-        if non_overlapping or groups > 1:
+        if non_overlapping:
             return "matmul"
         if native_supports(backend, rank, dilation_rate, groups, dtype):
             return "native"
-        return "phase"
+        return "matmul" if groups > 1 else "phase"
     return "matmul"
 
 

@@ -8,9 +8,9 @@ backend's op can run an argument set; the op never picks ``native`` otherwise.
   groups, complex). Symmetric crops go into torch's ``padding``.
 - jax: ``jax.lax.conv_general_dilated`` with ``lhs_dilation`` (the op Keras
   uses; slow on CPU, kept for comparison and for accelerators).
-- tensorflow: ``tf.nn.conv_transpose``; on CPU TF has no dilation, no groups
-  and no channels_first, so only the channels_last, dilation 1, groups 1
-  case is taken, in float32/float64/float16.
+- tensorflow: ``tf.nn.conv_transpose`` (channels_last; one call per group);
+  TF's CPU kernels have no dilation, so only dilation 1 is taken, in
+  float16/float32/float64.
 - numpy: none.
 """
 
@@ -33,7 +33,6 @@ def native_supports(backend: str, rank: int, dilation_rate: Sequence[int], group
         return (
             rank in (1, 2, 3)
             and all(d == 1 for d in dilation_rate)
-            and groups == 1
             and dtype in ("float16", "float32", "float64")
         )
     return False
@@ -59,7 +58,7 @@ def native(
         return _torch(x, kernel, strides, dilation_rate, groups, crops)
     if backend == "jax":
         return _jax(x, kernel, strides, dilation_rate, groups, crops)
-    return _tensorflow(x, kernel, strides, crops)
+    return _tensorflow(x, kernel, strides, groups, crops)
 
 
 def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
@@ -101,13 +100,28 @@ def _jax(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[in
     )
 
 
-def _tensorflow(x: Any, kernel: Any, strides: Sequence[int], crops: Sequence[Tuple[int, int]]) -> Any:
+def _tensorflow(x: Any, kernel: Any, strides: Sequence[int], groups: int,
+                crops: Sequence[Tuple[int, int]]) -> Any:
     import tensorflow as tf
 
+    if groups > 1:
+        # TF's CPU kernels have no groups: one call per group, joined on channels.
+        channels = kernel.shape[-1] // groups
+        parts = [
+            _tensorflow(x[..., g * channels:(g + 1) * channels], kernel[..., g * channels:(g + 1) * channels],
+                        strides, 1, crops)
+            for g in range(groups)
+        ]
+        return tf.concat(parts, axis=-1)
     rank = len(strides)
     shape = dynamic_shape(x)
     taps = kernel.shape[:rank]
-    full = [(n - 1) * s + k for n, s, k in zip(shape[1:-1], strides, taps)]
-    output_shape = tf.stack([shape[0], *full, kernel.shape[rank]])
-    y = tf.nn.conv_transpose(x, kernel, output_shape, strides=list(strides), padding="VALID")
-    return crop_to_window(y, crops, [0] * rank)
+    cropped = [k - before - after for k, (before, after) in zip(taps, crops)]
+    # TF's "SAME" crops max(total, 0) // 2 before, the rest after, and needs the
+    # output length L to satisfy ceil(L / stride) == n (else it aborts): use it
+    # when the crops are exactly that, and crop a "VALID" result otherwise.
+    same = all(after - before in (0, 1) and 0 < c <= s for (before, after), c, s in zip(crops, cropped, strides))
+    lengths = [(n - 1) * s + (c if same else k) for n, s, k, c in zip(shape[1:-1], strides, taps, cropped)]
+    output_shape = tf.stack([shape[0], *lengths, kernel.shape[rank]])
+    y = tf.nn.conv_transpose(x, kernel, output_shape, strides=list(strides), padding="SAME" if same else "VALID")
+    return y if same else crop_to_window(y, crops, [0] * rank)
