@@ -39,8 +39,8 @@ and ``.json``), ``keras-deconv bench``, or from Python:
 
 >>> from keras_deconv.bench import Case
 >>> case = Case("tiny", (1, 4, 4, 2), 3, (2, 2), (2, 2))
->>> case.flops_forward
-384
+>>> case.flops_forward  # 2 * batch * 4*4 positions * 2*2 taps * 2 channels * 3 filters
+768
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ KERAS_DECONV = "keras_deconv"
 KERAS_DECONV_XLA = "keras_deconv+xla"
 KERAS_BUILTIN = "keras"
 TORCH_NATIVE = "torch"
+#: Smallest torch-native peak (MiB) from which a memory ratio is reported.
+MEMORY_RESOLUTION_MIB = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -545,7 +547,9 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, pa
             entry["memory"] = {TORCH_NATIVE: measure_memory(TORCH_NATIVE, "", case, backend),
                                KERAS_DECONV: measure_memory(KERAS_DECONV, "auto", case, backend)}
             mine, base = entry["memory"][KERAS_DECONV].get("mib"), entry["memory"][TORCH_NATIVE].get("mib")
-            entry["memory"]["ratio"] = mine / base if mine is not None and base else None
+            # Below about a MiB the page-granular, approximate counters say nothing useful.
+            measurable = mine is not None and base is not None and base >= MEMORY_RESOLUTION_MIB
+            entry["memory"]["ratio"] = mine / base if measurable else None
         report["cases"].append(entry)
     headline = [c for c in report["cases"] if c["headline"]]
     report["headline"] = {
@@ -568,6 +572,10 @@ def _cell(measure: Optional[Dict[str, Any]], ratio: Optional[float] = None) -> s
 
 def _fmt(value: Optional[float], suffix: str = "x") -> str:
     return "-" if value is None else f"{value:.2f}{suffix}"
+
+
+def _mib(measure: Dict[str, Any]) -> str:
+    return f"{measure['mib']:.1f}" if "mib" in measure else str(measure.get("refused"))
 
 
 def to_markdown(report: Dict[str, Any]) -> str:
@@ -631,8 +639,7 @@ def to_markdown(report: Dict[str, Any]) -> str:
             mem = case.get("memory")
             if mem:
                 t, k = mem[TORCH_NATIVE], mem[KERAS_DECONV]
-                lines.append(f"| {case['name']} | {t.get('mib', t.get('refused'))} "
-                             f"| {k.get('mib', k.get('refused'))} | {_fmt(mem['ratio'])} "
+                lines.append(f"| {case['name']} | {_mib(t)} | {_mib(k)} | {_fmt(mem['ratio'])} "
                              f"| {k.get('method', '')} |")
     return "\n".join(lines) + "\n"
 
