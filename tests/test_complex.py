@@ -65,8 +65,6 @@ def relative_error(actual, expected):
 @pytest.mark.parametrize("strides", [1, 2])
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_op_matches_complex_reference(rng, rank, strides, padding, groups, path, dtype):
-    if BACKEND == "tensorflow" and path == "native" and groups > 1:
-        pytest.skip("TensorFlow has no grouped transposed convolution (real or complex)")
     reason = known_demotion(path, dtype)
     if reason:
         pytest.xfail(reason)
