@@ -1,0 +1,107 @@
+"""Large volumes: a 3D forward pass on (1, 96, 96, 96, 8) without an im2col blow-up.
+
+Each measurement runs in a fresh subprocess (one backend per process, and a
+clean peak counter): after a tiny warm-up call (library start-up, thread
+pools), the kernel's peak-RSS counter is reset (``/proc/self/clear_refs``),
+the forward pass runs, and the peak (``VmHWM``) minus the RSS just before
+the call is what the pass itself needed, output included. The budget is 3x
+the input plus the output size.
+
+Run with ``python tests/test_large.py PATH`` to print one measurement.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import BACKEND
+
+from keras_deconv._paths.native import native_supports
+
+pytestmark = pytest.mark.slow
+
+INPUT_SHAPE = (1, 96, 96, 96, 8)
+KERNEL_SHAPE = (3, 3, 3, 8, 8)
+BUDGET = 3.0
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def measure(path: str) -> dict:
+    """Peak extra memory of one forward pass, in bytes (run this in a fresh process)."""
+    import keras
+    import numpy as np
+
+    from keras_deconv.ops import conv_transpose
+
+    rng = np.random.default_rng(0)
+    x = keras.ops.convert_to_tensor(rng.standard_normal(INPUT_SHAPE, dtype=np.float32))
+    w = keras.ops.convert_to_tensor(rng.standard_normal(KERNEL_SHAPE, dtype=np.float32))
+    small = keras.ops.convert_to_tensor(np.ones((1, 4, 4, 4, 8), np.float32))
+    np.asarray(keras.ops.convert_to_numpy(conv_transpose(small, w, strides=2, path=path)))
+
+    before = _status_kib("VmRSS")
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # reset VmHWM to the current RSS
+    except OSError:
+        pass  # without the reset VmHWM only overstates the peak: the test stays safe
+    y = conv_transpose(x, w, strides=2, path=path)
+    if hasattr(y, "block_until_ready"):
+        y.block_until_ready()
+    peak = _status_kib("VmHWM")
+    output_bytes = int(np.prod(y.shape)) * 4
+    assert tuple(y.shape) == (1, 193, 193, 193, 8)
+    input_bytes = int(np.prod(INPUT_SHAPE)) * 4
+    return {"path": path, "peak_bytes": (peak - before) * 1024, "input_bytes": input_bytes,
+            "output_bytes": output_bytes}
+
+
+def run_measurement(path: str) -> dict:
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, __file__, path], capture_output=True, text=True,
+                            timeout=900, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def auto_path() -> str:
+    from keras_deconv.ops import choose_path
+
+    return choose_path(BACKEND, (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
+
+
+# Measured peaks / (input + output) on a 2-core CPU: torch and tensorflow auto (native) 1.04x,
+# jax auto (phase) 2.05x, numpy auto (matmul) 6.2x and its phase path 3.5x.
+@pytest.mark.xfail(
+    BACKEND == "numpy", strict=True,
+    reason="known gap: on the numpy backend both paths exceed 3x (matmul 6.2x, phase 3.5x)",
+)
+def test_auto_path_stays_within_three_times_input_plus_output():
+    numbers = run_measurement("auto")
+    budget = BUDGET * (numbers["input_bytes"] + numbers["output_bytes"])
+    print(f"\n{BACKEND} auto ({auto_path()}): peak {numbers['peak_bytes'] / 2**20:.0f} MiB, "
+          f"budget {budget / 2**20:.0f} MiB")
+    assert numbers["peak_bytes"] <= budget, numbers
+
+
+def test_native_path_stays_within_budget():
+    if not native_supports(BACKEND, 3, (1, 1, 1), 1, "float32"):
+        pytest.skip(f"no native op on {BACKEND}")
+    numbers = run_measurement("native")
+    budget = BUDGET * (numbers["input_bytes"] + numbers["output_bytes"])
+    assert numbers["peak_bytes"] <= budget, numbers
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1])))
