@@ -7,8 +7,6 @@ go to pytest (or to the tool a session runs).
 
 from __future__ import annotations
 
-import os
-
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -81,5 +79,7 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session, backend: str) -> None:
     """Benchmark keras_deconv against Keras's layer and torch's native op (writes benchmarks/results/)."""
     install(session, backend, *(["torch"] if backend != "torch" else []))
-    session.run("python", "-m", "benchmarks.run", *session.posargs,
-                env={"KERAS_BACKEND": backend, **QUIET, **({} if "CI" not in os.environ else {"CI": "1"})})
+    env = {"KERAS_BACKEND": backend, **QUIET}
+    session.run("python", "-m", "benchmarks.run", *(session.posargs or ["--memory"]), env=env)
+    # Merge every backend's results so far into benchmarks/results/README.md.
+    session.run("python", "-m", "benchmarks.run", "--markdown-all", env=env)
