@@ -49,8 +49,6 @@ def known_demotion(path, dtype):
         return None
     if BACKEND == "numpy":
         return "the numpy backend's convert_to_tensor and matmul demote complex128 to complex64"
-    if BACKEND == "torch" and path == "matmul":
-        return "keras.ops.matmul demotes complex128 (and float64) to 32 bits on torch"
     return None
 
 

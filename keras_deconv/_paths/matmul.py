@@ -34,10 +34,12 @@ def tap_products(x: Any, taps: Any, groups: int) -> Any:
     num_taps, per_group_filters, channels = taps.shape
     shape = dynamic_shape(x)
     rows = ops.reshape(x, [-1, channels])  # (M, C)
+    # einsum rather than matmul: Keras 3.15's matmul on torch returns float32
+    # for float64 (and complex64 for complex128) inputs; einsum keeps the dtype.
     if groups == 1:
-        # (T, F, C) -> (C, T*F): a single plain matmul.
+        # (T, F, C) -> (T*F, C): a single plain matrix product.
         weights = ops.reshape(taps, [num_taps * per_group_filters, channels])
-        y = ops.matmul(rows, ops.transpose(weights))
+        y = ops.einsum("mc,kc->mk", rows, weights)
     else:
         per_group_channels = channels // groups
         rows = ops.reshape(rows, [-1, groups, per_group_channels])
@@ -45,7 +47,7 @@ def tap_products(x: Any, taps: Any, groups: int) -> Any:
         weights = ops.reshape(taps, [num_taps, per_group_filters, groups, per_group_channels])
         weights = ops.transpose(weights, [2, 3, 0, 1])  # (G, C/G, T, F/G)
         weights = ops.reshape(weights, [groups, per_group_channels, num_taps * per_group_filters])
-        y = ops.matmul(rows, weights)  # (G, M, T*F/G)
+        y = ops.einsum("gmc,gck->gmk", rows, weights)  # (G, M, T*F/G)
         y = ops.reshape(y, [groups, -1, num_taps, per_group_filters])
         y = ops.transpose(y, [1, 2, 0, 3])  # (M, T, G, F/G)
     return ops.reshape(y, [*shape[:-1], num_taps, groups * per_group_filters])
