@@ -12,7 +12,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "crossbackend", "distribution", "lint"]
+nox.options.sessions = ["tests", "crossbackend", "distribution", "lint", "docs"]
 
 BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
 # Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
@@ -69,9 +69,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site with mkdocs --strict."""
+    """Build the documentation site with mkdocs --strict; run its examples and figure script."""
     install(session, "tensorflow", "docs")
-    session.run("mkdocs", "build", "--strict", *session.posargs, env={"KERAS_BACKEND": "tensorflow", **QUIET})
+    env = {"KERAS_BACKEND": "tensorflow", **QUIET}
+    session.run("pytest", "tests/test_docs.py", env=env)
+    session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site", *session.posargs,
+                env=env)
 
 
 @nox.session

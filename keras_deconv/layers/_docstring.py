@@ -26,9 +26,13 @@ Args:
         ``(g+1)*filters/groups - 1``.
     activation: activation function or name; None for linear.
     use_bias: bool, whether to add a bias of shape ``(filters,)``.
-    kernel_initializer, bias_initializer: initializers (names or objects).
-    kernel_regularizer, bias_regularizer, activity_regularizer: regularizers.
-    kernel_constraint, bias_constraint: constraints.
+    kernel_initializer: initializer of the kernel (name or object).
+    bias_initializer: initializer of the bias (name or object).
+    kernel_regularizer: regularizer of the kernel.
+    bias_regularizer: regularizer of the bias.
+    activity_regularizer: regularizer of the output.
+    kernel_constraint: constraint applied to the kernel after each update.
+    bias_constraint: constraint applied to the bias after each update.
     **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
 Call arguments:
