@@ -271,11 +271,6 @@ def test_empty_batch_through_the_layer():
     assert tuple(layer.compute_output_shape((0, 2, 3, 4, 5))) == (0, 4, 6, 8, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decided behaviour not implemented yet: the layer casts its kernel to the input's "
-    "integer dtype instead of casting integer inputs to its compute dtype",
-)
 def test_integer_input_is_cast_to_the_compute_dtype():
     # Decision: like keras.layers.Conv2DTranspose, integer inputs are converted
     # to the layer's compute dtype (float32 here); the kernel is never truncated.
@@ -288,12 +283,6 @@ def test_integer_input_is_cast_to_the_compute_dtype():
     np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.xfail(
-    BACKEND == "tensorflow",
-    strict=True,
-    raises=Exception,
-    reason="TensorFlow has no complex convolution kernels; the complex issue (4) composes them",
-)
 def test_complex_input_into_real_layer_promotes_the_kernel():
     # Decision: a real layer applied to a complex input convolves it with its
     # real kernel (promoted to complex, imaginary part zero): exact, nothing dropped.

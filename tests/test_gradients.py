@@ -123,8 +123,6 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
     dilation = per_axis(arguments.get("dilation_rate", 1), rank)
     if path == "native" and not native_supports(BACKEND, rank, dilation, groups, "float64"):
         pytest.skip(f"no native op on {BACKEND} for dilation {dilation}, groups {groups}")
-    if BACKEND == "torch" and path == "matmul":
-        known_bug(request, "keras.ops.matmul on torch computes float64 in float32 (matmul path)")
     if BACKEND == "torch" and path in ("auto", "native") and name == "2d-output_size":
         # torch's conv_transpose2d backward needs a contiguous weight; the native path passes a
         # permuted view, which fails here (one input channel). Fix: .contiguous() in _paths/native.py.

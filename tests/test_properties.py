@@ -93,10 +93,6 @@ def cases(draw):
     channels_first = draw(st.booleans())
     dtype = draw(st.sampled_from(["float32", "float64"]))
     paths = ["auto", "matmul", "phase"]
-    if BACKEND == "torch" and dtype == "float64":
-        # Known bug (test_matmul_path_keeps_float64): keras.ops.matmul computes float64 in float32
-        # on torch, so the matmul path loses precision; drawn again once that test passes.
-        paths.remove("matmul")
     if native_supports(BACKEND, rank, dilation, groups, dtype):
         paths.append("native")
     path = draw(st.sampled_from(paths))
@@ -210,9 +206,9 @@ def check_layer(case):
 
 
 @pytest.mark.xfail(
-    BACKEND in ("torch", "numpy"), strict=True,
-    reason="known bug: keras.ops.matmul on torch and numpy computes float64 inputs in float32 "
-    "(Keras's 64-to-32-bit promotion rule), so the matmul path returns float32",
+    BACKEND == "numpy", strict=True,
+    reason="known bug: on the numpy backend the matmul path computes float64 inputs in float32 "
+    "(Keras's 64-to-32-bit promotion rule)",
 )
 def test_matmul_path_keeps_float64():
     import contextlib
