@@ -129,6 +129,11 @@ class BaseConvTranspose(keras.layers.Layer):
             self.bias = None
 
     def call(self, inputs: Any, output_size: Any = None) -> Any:
+        input_dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if not input_dtype.startswith(("float", "complex", "bfloat")):
+            # Integer and bool inputs become the compute dtype, as in Keras's own
+            # layers: the kernel must never be truncated to the input's dtype.
+            inputs = ops.cast(inputs, self.compute_dtype)
         outputs = conv_transpose(
             inputs,
             weight_value(self.kernel, inputs.dtype),
