@@ -64,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "decoder) on random ellipsoids, save it as .keras, reload it, check its predictions "
                     "and write a PNG of central slices.",
     )
-    demo.add_argument("--epochs", type=_positive_int, default=12, help="training epochs (default: 12)")
-    demo.add_argument("--samples", type=_positive_int, default=192,
-                      help="number of synthetic volumes (default: 192)")
+    demo.add_argument("--epochs", type=_positive_int, default=8, help="training epochs (default: 8)")
+    demo.add_argument("--samples", type=_positive_int, default=96,
+                      help="number of synthetic training volumes (default: 96)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data and the weights (default: 0)")
     demo.add_argument("--output-dir", default="keras-deconv-demo",
                       help="folder for the model and the PNG (default: ./keras-deconv-demo)")

@@ -59,17 +59,23 @@ def ellipsoid_volumes(count: int, size: int = VOLUME_SIZE, seed: int = 0) -> np.
 
 
 def build_autoencoder(size: int = VOLUME_SIZE) -> Any:
-    """Conv3D encoder (two stride-2 convolutions) and Conv3DTranspose decoder (two stride-2 layers)."""
+    """Conv3D encoder (two stride-2 convolutions) and Conv3DTranspose decoder (two stride-2 layers).
+
+    The encoder's 2x2x2 kernels with stride 2 keep it cheap on CPU (XLA's CPU
+    Conv3D is slow); the decoder's 4x4x4 kernels with stride 2 overlap, which
+    is where a transposed convolution's output arithmetic matters. The output
+    is linear: a sigmoid there tended to collapse to all-zero reconstructions
+    (most voxels are background) within the demo's few epochs.
+    """
     import keras
 
     import keras_deconv
 
     inputs = keras.Input((size, size, size, 1), name="volume")
-    x = keras.layers.Conv3D(8, 3, strides=2, padding="same", activation="relu", name="encode_1")(inputs)
-    x = keras.layers.Conv3D(16, 3, strides=2, padding="same", activation="relu", name="encode_2")(x)
+    x = keras.layers.Conv3D(8, 2, strides=2, activation="relu", name="encode_1")(inputs)
+    x = keras.layers.Conv3D(16, 2, strides=2, activation="relu", name="encode_2")(x)
     x = keras_deconv.Conv3DTranspose(8, 4, strides=2, padding="same", activation="relu", name="decode_1")(x)
-    outputs = keras_deconv.Conv3DTranspose(1, 4, strides=2, padding="same", activation="sigmoid",
-                                           name="decode_2")(x)
+    outputs = keras_deconv.Conv3DTranspose(1, 4, strides=2, padding="same", name="decode_2")(x)
     return keras.Model(inputs, outputs, name="volume_autoencoder")
 
 
@@ -97,7 +103,7 @@ def central_slices_png(volumes: np.ndarray, reconstructions: np.ndarray, path: s
     canvas.save(path)
 
 
-def run(epochs: int = 12, samples: int = 192, seed: int = 0, output_dir: str = "keras-deconv-demo",
+def run(epochs: int = 8, samples: int = 96, seed: int = 0, output_dir: str = "keras-deconv-demo",
         batch_size: int = 16) -> Dict[str, Any]:
     """Train, evaluate, save, reload, compare and draw; return what was measured and written.
 

@@ -14,6 +14,7 @@ algorithms themselves live in ``keras_deconv._paths``.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import keras
@@ -215,8 +216,14 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
                  kernel_size=kernel_size)
 
 
+#: Above this many output values, JAX trades the matmul path's speed for the
+#: phase path's memory (peak ~2x input+output instead of ~4x on a 96^3 volume).
+LARGE_OUTPUT = 2**24
+
+
 def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int],
-                dilation_rate: Sequence[int], groups: int, dtype: str) -> str:
+                dilation_rate: Sequence[int], groups: int, dtype: str,
+                output_elements: Optional[int] = None) -> str:
     """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
 
     Chosen from the benchmark suite (``benchmarks/``, forward+backward, 2-core CPU):
@@ -225,7 +232,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     - jax: ``matmul``. XLA on CPU runs the transposed convolution as a
       convolution over a zero-dilated input (``native``: 3-55x torch's time),
       and its 3D and grouped stride-1 convolutions (``phase``) are slow too,
-      while its matmuls are fast.
+      while its matmuls are fast. Outputs of more than ``LARGE_OUTPUT``
+      values take ``phase``, whose temporaries are smaller.
     - tensorflow: ``matmul`` when taps do not overlap (``kernel_size <=
       strides``: a matmul and a depth-to-space), else TF's own op where its
       CPU kernels exist (dilation 1; one call per group), else ``phase``, or
@@ -248,6 +256,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
         if native_supports(backend, rank, dilation_rate, groups, dtype):
             return "native"
         return "matmul" if groups > 1 else "phase"
+    if backend == "jax" and output_elements is not None and output_elements > LARGE_OUTPUT:
+        return "phase"
     return "matmul"
 
 
@@ -284,8 +294,10 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     x, restore_batch = _flatten_batch(x, len(plan.batch_shape), rank)
     path = plan.path
     if path == "auto":
+        known = all(isinstance(d, int) for d in plan.output_shape)
         path = choose_path(keras.backend.backend(), plan.kernel_size, plan.strides,
-                           plan.dilation_rate, plan.groups, keras.backend.standardize_dtype(x.dtype))
+                           plan.dilation_rate, plan.groups, keras.backend.standardize_dtype(x.dtype),
+                           math.prod(plan.output_shape) if known else None)
     from keras_deconv._paths import complex as complex_paths
 
     dtype = keras.backend.standardize_dtype(x.dtype)

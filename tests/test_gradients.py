@@ -110,23 +110,14 @@ def autodiff_gradients(function, x, w, cotangent):
     return to_numpy(dx), to_numpy(dw)
 
 
-def known_bug(request, reason):
-    """Expect a failure, strictly: the test still runs and turns red once the bug is fixed."""
-    request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"known bug: {reason}"))
-
-
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
-def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path, request):
+def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path):
     rank = len(w_shape) - 2
     groups = arguments.get("groups", 1)
     dilation = per_axis(arguments.get("dilation_rate", 1), rank)
     if path == "native" and not native_supports(BACKEND, rank, dilation, groups, "float64"):
         pytest.skip(f"no native op on {BACKEND} for dilation {dilation}, groups {groups}")
-    if BACKEND == "torch" and path in ("auto", "native") and name == "2d-output_size":
-        # torch's conv_transpose2d backward needs a contiguous weight; the native path passes a
-        # permuted view, which fails here (one input channel). Fix: .contiguous() in _paths/native.py.
-        known_bug(request, "RuntimeError 'grad_weight needs to be contiguous' in the torch native path")
     rng = np.random.default_rng(sum(map(ord, name)))
     x = rng.normal(size=x_shape)
     w = rng.normal(size=w_shape)

@@ -50,9 +50,10 @@ def native(
     backend = keras.backend.backend()
     rank = len(strides)
     if not native_supports(backend, rank, dilation_rate, groups, keras.backend.standardize_dtype(x.dtype)):
-        raise NotImplementedError(
+        raise ValueError(
             f"The {backend!r} backend has no native transposed convolution for "
-            f"dilation_rate={tuple(dilation_rate)}, groups={groups}, dtype={x.dtype}."
+            f"dilation_rate={tuple(dilation_rate)}, groups={groups}, dtype={x.dtype}; "
+            "use path='auto', 'matmul' or 'phase'. Received: path='native'"
         )
     if backend == "torch":
         return _torch(x, kernel, strides, dilation_rate, groups, crops)
@@ -70,7 +71,8 @@ def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[
     # Torch crops the same amount from both ends; the rest is cropped after.
     padding = [max(min(before, after), 0) for before, after in crops]
     channels_first = x.permute(0, rank + 1, *range(1, rank + 1))
-    weight = kernel.permute(rank + 1, rank, *range(rank))  # (C, F/G, *k)
+    # contiguous: torch's backward refuses a strided view as the weight.
+    weight = kernel.permute(rank + 1, rank, *range(rank)).contiguous()  # (C, F/G, *k)
     y = conv(channels_first, weight, stride=tuple(strides), padding=tuple(padding),
              dilation=tuple(dilation_rate), groups=groups)
     y = y.permute(0, *range(2, rank + 2), 1)
@@ -108,8 +110,8 @@ def _tensorflow(x: Any, kernel: Any, strides: Sequence[int], groups: int,
         # TF's CPU kernels have no groups: one call per group, joined on channels.
         channels = kernel.shape[-1] // groups
         parts = [
-            _tensorflow(x[..., g * channels:(g + 1) * channels], kernel[..., g * channels:(g + 1) * channels],
-                        strides, 1, crops)
+            _tensorflow(x[..., g * channels:(g + 1) * channels],
+                        kernel[..., g * channels:(g + 1) * channels], strides, 1, crops)
             for g in range(groups)
         ]
         return tf.concat(parts, axis=-1)
@@ -120,8 +122,10 @@ def _tensorflow(x: Any, kernel: Any, strides: Sequence[int], groups: int,
     # TF's "SAME" crops max(total, 0) // 2 before, the rest after, and needs the
     # output length L to satisfy ceil(L / stride) == n (else it aborts): use it
     # when the crops are exactly that, and crop a "VALID" result otherwise.
-    same = all(after - before in (0, 1) and 0 < c <= s for (before, after), c, s in zip(crops, cropped, strides))
+    same = all(after - before in (0, 1) and 0 < c <= s
+               for (before, after), c, s in zip(crops, cropped, strides))
     lengths = [(n - 1) * s + (c if same else k) for n, s, k, c in zip(shape[1:-1], strides, taps, cropped)]
     output_shape = tf.stack([shape[0], *lengths, kernel.shape[rank]])
-    y = tf.nn.conv_transpose(x, kernel, output_shape, strides=list(strides), padding="SAME" if same else "VALID")
+    padding = "SAME" if same else "VALID"
+    y = tf.nn.conv_transpose(x, kernel, output_shape, strides=list(strides), padding=padding)
     return y if same else crop_to_window(y, crops, [0] * rank)
