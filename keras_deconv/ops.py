@@ -287,6 +287,9 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     kernel = ops.convert_to_tensor(kernel, dtype=inputs.dtype)
     plan = _plan(tuple(inputs.shape), tuple(kernel.shape), **arguments)
     rank = plan.rank
+    if 0 in plan.batch_shape:
+        # Nothing to compute; some backend kernels mis-shape empty batches.
+        return ops.zeros(plan.output_shape, dtype=inputs.dtype)
     x = inputs
     if plan.data_format == "channels_first":
         lead = len(plan.batch_shape)

@@ -245,15 +245,9 @@ def test_nan_and_inf_propagate(path):
     assert np.isnan(y).any() and np.isposinf(y).any()
 
 
-def _empty_batch_is_broken(path):
-    return BACKEND == "tensorflow" and path == "phase"
-
-
 @pytest.mark.parametrize("channels_first", [False, True])
 @pytest.mark.parametrize("path", available_paths())
 def test_empty_batch(path, channels_first):
-    if _empty_batch_is_broken(path):
-        pytest.xfail("known bug: tf ops.conv on a batch of 0 gives per-phase shapes that do not stack")
     data_format = "channels_first" if channels_first else "channels_last"
     shape = (0, 3, 5, 4) if channels_first else (0, 5, 4, 3)
     x = np.zeros(shape, "float32")
