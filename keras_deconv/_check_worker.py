@@ -19,13 +19,14 @@ Nothing else in the package reads this variable.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import time
 import traceback
 import zlib
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import numpy as np
 
@@ -169,9 +170,9 @@ def run_case(case: Dict[str, Any], backend: str, inject_fault: bool = False) -> 
     kernel = rng.standard_normal(kernel_shape).astype("float32")
     expected = expected_output(x, kernel, case["arguments"])
 
-    runners = {"layer": lambda: _run_layer(x, kernel, case)}
+    runners: Dict[str, Callable[[], Any]] = {"layer": lambda: _run_layer(x, kernel, case)}
     for path in _applicable_paths(backend, case, rank):
-        runners[path] = lambda path=path: _run_path(x, kernel, case, path)
+        runners[path] = functools.partial(_run_path, x, kernel, case, path)
 
     results: Dict[str, Any] = {}
     for runner_name, runner in runners.items():

@@ -414,7 +414,8 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     """Run in a fresh process: peak extra memory (MiB) of one forward+backward."""
     import resource
 
-    case = Case(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["case"].items()})
+    fields: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["case"].items()}
+    case = Case(**fields)
     backend = spec["backend"]
     if spec["implementation"] == TORCH_NATIVE:
         import torch
@@ -540,7 +541,7 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, pa
                                                repeats, warmup, sgemm["gflops"])
         ratios = {row: {phase: _ratio(results, row, phase) for phase in ("forward", "forward_backward")}
                   for row, _ in rows if row != TORCH_NATIVE}
-        entry = {"name": case.name, "description": case.describe(), "headline": case.headline,
+        entry: Dict[str, Any] = {"name": case.name, "description": case.describe(), "headline": case.headline,
                  "flops_forward": case.flops_forward, "results": results, "ratios": ratios}
         if memory and backend != "numpy":
             log(f"{case.name}: peak memory (subprocesses)")

@@ -34,13 +34,13 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import keras
 from keras import ops
 
 #: Keras's real initialiser names and their complex counterparts' arguments.
-COMPLEX_NAMES = {
+COMPLEX_NAMES: Dict[str, Dict[str, Any]] = {
     "glorot_uniform": dict(scale=1.0, mode="fan_avg", distribution="uniform"),
     "glorot_normal": dict(scale=1.0, mode="fan_avg", distribution="normal"),
     "he_uniform": dict(scale=2.0, mode="fan_in", distribution="uniform"),

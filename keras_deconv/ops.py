@@ -300,7 +300,7 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
         known = all(isinstance(d, int) for d in plan.output_shape)
         path = choose_path(keras.backend.backend(), plan.kernel_size, plan.strides,
                            plan.dilation_rate, plan.groups, keras.backend.standardize_dtype(x.dtype),
-                           math.prod(plan.output_shape) if known else None)
+                           math.prod(int(d) for d in plan.output_shape if d is not None) if known else None)
     from keras_deconv._paths import complex as complex_paths
 
     dtype = keras.backend.standardize_dtype(x.dtype)
