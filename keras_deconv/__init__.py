@@ -6,26 +6,36 @@
 (None, 16, 16, 16)
 """
 
-from keras_deconv import arithmetic, ops
-from keras_deconv.layers import (
-    Conv1DTranspose,
-    Conv2DTranspose,
-    Conv3DTranspose,
-    Convolution1DTranspose,
-    Convolution2DTranspose,
-    Convolution3DTranspose,
-)
+import importlib
+import sys
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Names load on first use: importing Keras fixes its backend, and the
+# `keras-deconv` command must be able to choose one before that happens.
+_LAYERS = (
     "Conv1DTranspose",
     "Conv2DTranspose",
     "Conv3DTranspose",
     "Convolution1DTranspose",
     "Convolution2DTranspose",
     "Convolution3DTranspose",
-    "arithmetic",
-    "ops",
-    "__version__",
-]
+)
+_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers")
+
+__all__ = [*_LAYERS, "arithmetic", "ops", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAYERS:
+        return getattr(importlib.import_module("keras_deconv.layers"), name)
+    if name in _MODULES:
+        return importlib.import_module(f"keras_deconv.{name}")
+    raise AttributeError(f"module 'keras_deconv' has no attribute {name!r}")
+
+
+if "keras" in sys.modules:
+    # Keras's backend is already fixed: register the layers now, so that
+    # `keras.saving.load_model` finds them right after `import keras_deconv`.
+    importlib.import_module("keras_deconv.layers")

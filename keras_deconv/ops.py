@@ -297,10 +297,12 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     x, restore_batch = _flatten_batch(x, len(plan.batch_shape), rank)
     path = plan.path
     if path == "auto":
-        known = all(isinstance(d, int) for d in plan.output_shape)
-        path = choose_path(keras.backend.backend(), plan.kernel_size, plan.strides,
-                           plan.dilation_rate, plan.groups, keras.backend.standardize_dtype(x.dtype),
-                           math.prod(int(d) for d in plan.output_shape if d is not None) if known else None)
+        backend = keras.backend.backend()
+        # Only JAX looks at the output size (whose shapes are always static);
+        # torch.compile cannot trace a generator over the shape.
+        size = math.prod(plan.output_shape) if backend == "jax" else None  # type: ignore[arg-type]
+        path = choose_path(backend, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
+                           keras.backend.standardize_dtype(x.dtype), size)
     from keras_deconv._paths import complex as complex_paths
 
     dtype = keras.backend.standardize_dtype(x.dtype)
