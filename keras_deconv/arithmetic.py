@@ -391,6 +391,23 @@ def output_shape(
     return tuple(batch) + (filters,) + lengths
 
 
+def check_output_lengths(output_shape: Sequence[Optional[int]], rank: int, data_format: str,
+                         received: str) -> None:
+    """Raise when a padding crops away the whole output on some spatial axis.
+
+    ``received`` is the "Received: ..." text naming the arguments.
+
+    >>> check_output_lengths((1, 4, 2), 1, "channels_last", "padding=1")
+    """
+    spatial = output_shape[-rank - 1 : -1] if data_format == "channels_last" else output_shape[-rank:]
+    for axis, length in enumerate(spatial):
+        if length is not None and length < 1:
+            raise ValueError(
+                f"The padding crops away the whole output on spatial axis {axis} "
+                f"(output length {length}). Received: {received}"
+            )
+
+
 def check_output_size(
     output_size: Any,
     input_spatial: Sequence[Optional[int]],

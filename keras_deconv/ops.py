@@ -193,14 +193,10 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
     filters = per_group_filters * groups  # type: ignore[operator]
     out_shape = arithmetic.output_shape(input_shape, filters, kernel_size, strides_t, padding_n,
                                         output_padding_t, data_format_n, dilation_t, requested)
-    out_spatial = out_shape[-rank - 1 : -1] if data_format_n == "channels_last" else out_shape[-rank:]
-    for axis, length in enumerate(out_spatial):
-        if length is not None and length < 1:
-            raise ValueError(
-                f"The padding crops away the whole output on spatial axis {axis} "
-                f"(output length {length}). Received: padding={padding!r}, "
-                f"inputs.shape={input_shape}, kernel.shape={kernel_shape}"
-            )
+    arithmetic.check_output_lengths(
+        out_shape, rank, data_format_n,
+        f"padding={padding!r}, inputs.shape={input_shape}, kernel.shape={kernel_shape}",
+    )
     paddings = arithmetic.axis_paddings(padding_n, rank)
     crops = tuple(
         arithmetic.axis_geometry(

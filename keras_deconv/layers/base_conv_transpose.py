@@ -174,15 +174,8 @@ class BaseConvTranspose(keras.layers.Layer):
             input_shape, self.filters, self.kernel_size, self.strides, self.padding,
             self.output_padding, self.data_format, self.dilation_rate, requested,
         )
-        out_spatial = output_shape[-self.rank - 1 : -1] if self.data_format == "channels_last" \
-            else output_shape[-self.rank :]
-        for axis, length in enumerate(out_spatial):
-            if length is not None and length < 1:
-                raise ValueError(
-                    f"The padding crops away the whole output on spatial axis {axis} "
-                    f"(output length {length}). Received: padding={self.padding!r}, "
-                    f"input_shape={input_shape}"
-                )
+        arithmetic.check_output_lengths(output_shape, self.rank, self.data_format,
+                                        f"padding={self.padding!r}, input_shape={input_shape}")
         return output_shape
 
     def compute_output_spec(self, inputs: Any, output_size: Any = None) -> Any:
