@@ -3,7 +3,7 @@
 One run measures, for the current ``KERAS_BACKEND`` and in the same process:
 
 - forward and forward+backward time (median of ``--repeats`` runs after
-  warm-up) of ``keras_deconv.ops.conv_transpose`` (path "auto", and with
+  warm-up, the implementations interleaved round by round) of ``keras_deconv.ops.conv_transpose`` (path "auto", and with
   ``--paths`` every forced path), of ``keras.ops.conv_transpose`` (recorded as
   "refused" with the reason where Keras cannot run a case), and of torch's
   ``F.conv_transposeNd`` (torch is imported whatever the backend);
@@ -341,33 +341,79 @@ def _rate(seconds: float, flops: int, sgemm: float) -> Dict[str, float]:
     return {"ms": seconds * 1e3, "gflops": gflops, "sgemm_percent": 100 * gflops / sgemm}
 
 
-def time_implementation(implementation: str, path: str, case: Case, backend: str,
-                        arrays: Tuple[Any, Any, Any], repeats: int, warmup: int,
-                        sgemm: float) -> Dict[str, Any]:
-    """Forward and forward+backward timings of one implementation on one case.
+def prepare_implementation(implementation: str, path: str, case: Case, backend: str,
+                           arrays: Tuple[Any, Any, Any]) -> Dict[str, Any]:
+    """Compile one implementation on one case and run each phase once.
 
-    Returns ``{"forward": {...}, "forward_backward": {...}}`` (ms, GFLOP/s,
-    % of sgemm), or ``{"refused": reason}`` where the implementation cannot
-    run the case (the reason is the first line of its error).
+    Returns ``{phase: thunk or {"refused": reason}}`` for the phases
+    "forward" and "forward_backward"; a refusal reason is the first line of
+    the error the implementation raised (or says the backend has no
+    gradients).
     """
     try:
         forward, forward_backward = _functions(implementation, path, case, backend, arrays)
         forward()  # the first call compiles, and raises where the case is refused
     except Exception as error:  # noqa: BLE001 - any refusal is a result to report
-        return {"refused": _refusal(error)}
-    result: Dict[str, Any] = {
-        "forward": _rate(median_seconds(forward, repeats, warmup), case.flops_forward, sgemm)}
+        reason = {"refused": _refusal(error)}
+        return {"forward": reason, "forward_backward": reason}
+    ready: Dict[str, Any] = {"forward": forward}
     if forward_backward is None:
-        result["forward_backward"] = {"refused": f"the {backend} backend has no gradients"}
-        return result
+        ready["forward_backward"] = {"refused": f"the {backend} backend has no gradients"}
+        return ready
     try:
         forward_backward()
+        ready["forward_backward"] = forward_backward
     except Exception as error:  # noqa: BLE001
-        result["forward_backward"] = {"refused": _refusal(error)}
-        return result
-    result["forward_backward"] = _rate(median_seconds(forward_backward, repeats, warmup),
-                                       3 * case.flops_forward, sgemm)
-    return result
+        ready["forward_backward"] = {"refused": _refusal(error)}
+    return ready
+
+
+def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
+                        pause: float = 0.005) -> Dict[str, float]:
+    """Median seconds of each thunk, timed in rounds that run every thunk once.
+
+    Interleaving makes the ratios fair under a changing machine load: a busy
+    second slows every implementation alike instead of whichever was being
+    timed then. The order rotates each round, and a short untimed pause
+    between thunks lets the other runtimes' spinning worker threads go idle.
+
+    >>> sorted(interleaved_medians({"a": lambda: None, "b": lambda: None}, 3, 1))
+    ['a', 'b']
+    """
+    names = list(runs)
+    for name in names:
+        for _ in range(warmup):
+            runs[name]()
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for round_index in range(max(1, repeats)):
+        shift = round_index % max(1, len(names))
+        for name in names[shift:] + names[:shift]:
+            time.sleep(pause)
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def time_implementations(rows: Sequence[Tuple[str, str]], case: Case, backend: str,
+                         arrays: Tuple[Any, Any, Any], repeats: int, warmup: int,
+                         sgemm: float) -> Dict[str, Dict[str, Any]]:
+    """Forward and forward+backward timings of every row on one case, interleaved.
+
+    Returns ``{row: {"forward": {...}, "forward_backward": {...}}}`` with ms,
+    GFLOP/s and % of sgemm, or ``{"refused": reason}`` for a phase the row
+    cannot run.
+    """
+    ready = {row: prepare_implementation(_implementation_kind(row), path, case, backend, arrays)
+             for row, path in rows}
+    results: Dict[str, Dict[str, Any]] = {row: {} for row, _ in rows}
+    for phase, flops in (("forward", case.flops_forward), ("forward_backward", 3 * case.flops_forward)):
+        runnable = {row: thunks[phase] for row, thunks in ready.items() if callable(thunks[phase])}
+        medians = interleaved_medians(runnable, repeats, warmup)
+        for row, thunks in ready.items():
+            results[row][phase] = (_rate(medians[row], flops, sgemm) if row in medians
+                                   else thunks[phase])
+    return results
 
 
 def implementations(backend: str, paths: bool, xla: bool) -> List[Tuple[str, str]]:
@@ -534,11 +580,8 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, pa
         "sgemm": sgemm, "torch_threads": torch.get_num_threads(), "cases": []}
     for case in cases:
         arrays = _inputs(case)
-        results = {}
-        for row, path in rows:
-            log(f"{case.name}: {row}")
-            results[row] = time_implementation(_implementation_kind(row), path, case, backend, arrays,
-                                               repeats, warmup, sgemm["gflops"])
+        log(f"{case.name}: " + ", ".join(row for row, _ in rows))
+        results = time_implementations(rows, case, backend, arrays, repeats, warmup, sgemm["gflops"])
         ratios = {row: {phase: _ratio(results, row, phase) for phase in ("forward", "forward_backward")}
                   for row, _ in rows if row != TORCH_NATIVE}
         entry: Dict[str, Any] = {"name": case.name, "description": case.describe(), "headline": case.headline,
@@ -627,7 +670,7 @@ def to_markdown(report: Dict[str, Any]) -> str:
         for row, result in case["results"].items():
             ratio = case["ratios"].get(row, {"forward": None, "forward_backward": None})
             fb = result.get("forward_backward") or {}
-            note = result.get("refused") or fb.get("refused") or ""
+            note = (result.get("forward") or {}).get("refused") or fb.get("refused") or ""
             gflops = f"{fb['gflops']:.3g}" if "gflops" in fb else "-"
             lines.append(f"| {case['name']} | {row} "
                          f"| {_cell(result.get('forward', result), ratio['forward'])} "

@@ -77,7 +77,7 @@ def test_report_structure(report):
                 assert timing["ms"] > 0 and timing["gflops"] > 0
                 assert timing["sgemm_percent"] == pytest.approx(
                     100 * timing["gflops"] / report["sgemm"]["gflops"])
-            if "forward" in result:
+            if "ms" in result["forward"]:
                 flops = case["flops_forward"]
                 assert result["forward"]["gflops"] == pytest.approx(flops / result["forward"]["ms"] / 1e6)
         ratio = case["ratios"]["keras_deconv"]["forward"]
@@ -88,7 +88,8 @@ def test_report_structure(report):
 @needs_torch
 def test_keras_refuses_groups_with_a_reason(report):
     grouped = report["cases"][1]["results"]["keras"]
-    assert "groups" in grouped["refused"]
+    assert "groups" in grouped["forward"]["refused"]
+    assert "groups" in grouped["forward_backward"]["refused"]
     assert report["cases"][1]["ratios"]["keras"]["forward"] is None
 
 
@@ -123,6 +124,15 @@ def test_main_quick_writes_files(tmp_path, capsys):
     assert (tmp_path / f"{BACKEND}.md").exists() and (tmp_path / f"{BACKEND}.json").exists()
     assert bench.main(["--markdown-all", "--output", str(tmp_path)]) == 0
     assert (tmp_path / "README.md").read_text().count("## Backend:") == 1
+
+
+def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
+    calls = []
+    runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    medians = bench.interleaved_medians(runs, repeats=3, warmup=1, pause=0)
+    assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
+    assert calls[:3] == ["a", "b", "c"]  # warm-up
+    assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
 
 
 def test_bad_arguments_raise():
