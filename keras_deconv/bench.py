@@ -705,6 +705,80 @@ def merge_markdown(folder: Path) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(to_markdown(r) for r in reports)
 
 
+#: The README's benchmark section lies between these two lines.
+README_START = "<!-- benchmark table: written by `nox -s bench`, do not edit by hand -->"
+README_END = "<!-- end of benchmark table -->"
+
+
+def summary_markdown(reports: Sequence[Dict[str, Any]]) -> str:
+    """A compact table of every backend's ratios to torch's native op (for the README).
+
+    One column per backend; each cell is the ``forward / forward+backward``
+    time ratio and, where measured, the peak-memory ratio of forward+backward.
+    """
+    if not reports:
+        raise ValueError("summary_markdown needs at least one report. Received: reports=[]")
+    backends = [r["backend"] for r in reports]
+    machines = sorted({f"{r['machine']['cpu']}, {r['machine']['cores']} cores" for r in reports})
+    dates = sorted(r["date"][:10] for r in reports)
+    lines = [
+        f"Measured on {'; '.join(machines)}, {dates[0]}"
+        + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ". Each cell: keras_deconv's time "
+        "divided by torch's native `F.conv_transposeNd` time in the same run (lower is better), "
+        "forward / forward+backward, then the peak memory of forward+backward against torch's.",
+        "",
+        "| case | " + " | ".join(backends) + " |",
+        "|---|" + "---|" * len(backends),
+    ]
+    by_name = [{c["name"]: c for c in r["cases"]} for r in reports]
+    for case in reports[0]["cases"]:
+        cells = []
+        for cases in by_name:
+            entry = cases.get(case["name"])
+            if entry is None:
+                cells.append("-")
+                continue
+            ratios = entry["ratios"][KERAS_DECONV]
+            memory = entry.get("memory", {}).get("ratio")
+            cell = f"{_fmt(ratios['forward'])} / {_fmt(ratios['forward_backward'])}"
+            cells.append(cell + (f", mem {_fmt(memory)}" if memory is not None else ""))
+        star = " *" if case["headline"] else ""
+        lines.append(f"| {case['name']}{star} `{case['description']}` | " + " | ".join(cells) + " |")
+    lines.append("| **geometric mean of the * cases** | " + " | ".join(
+        f"**{_fmt(r['headline']['forward'])} / {_fmt(r['headline']['forward_backward'])}**"
+        for r in reports) + " |")
+    builtin = []
+    for r in reports:
+        headline = [c for c in r["cases"] if c["headline"]]
+        builtin.append(" / ".join(
+            _fmt(geometric_mean([c["ratios"][KERAS_BUILTIN][phase] for c in headline]))
+            for phase in ("forward", "forward_backward")))
+    lines.append("| Keras 3's own layer, same mean | " + " | ".join(builtin) + " |")
+    best = []
+    for r in reports:
+        rates = [c["results"][KERAS_DECONV][phase].get("sgemm_percent") for c in r["cases"]
+                 if c["name"] == CASES[0].name for phase in ("forward", "forward_backward")]
+        found = [rate for rate in rates if rate is not None]
+        best.append(f"{max(found):.0f}% of {r['sgemm']['gflops']:.0f}" if found else "-")
+    lines.append(f"| {CASES[0].name}: best % of the sgemm GFLOP/s | " + " | ".join(best) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_readme_section(text: str, section: str) -> str:
+    """``text`` with the lines between README_START and README_END replaced by ``section``.
+
+    >>> old = "\n".join(["intro", README_START, "old table", README_END, "outro"])
+    >>> replace_readme_section(old, "new table\n").splitlines()[1:4] == [README_START, "new table", README_END]
+    True
+    """
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"The README has no benchmark section (the lines {README_START!r} and "
+                         f"{README_END!r}). Received: a text of {len(text)} characters without them")
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    return f"{before}{README_START}\n{section}{README_END}{after}"
+
+
 def write_results(report: Dict[str, Any], folder: Path) -> Tuple[Path, Path]:
     """Write ``<backend>.md`` and ``<backend>.json`` into ``folder``."""
     folder = Path(folder)
@@ -735,6 +809,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", type=Path, help="folder for <backend>.md and <backend>.json")
     parser.add_argument("--markdown-all", action="store_true",
                         help="merge every <backend>.json in --output into README.md there, and stop")
+    parser.add_argument("--readme", type=Path,
+                        help="with --markdown-all: also rewrite the benchmark section of this README")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     return parser
 
@@ -750,6 +826,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise ValueError("`--markdown-all` needs `--output FOLDER`. Received: output=None")
         (args.output / "README.md").write_text(merge_markdown(args.output))
         print(f"wrote {args.output / 'README.md'}")
+        if args.readme is not None:
+            reports = [json.loads(p.read_text()) for p in sorted(args.output.glob("*.json"))]
+            args.readme.write_text(replace_readme_section(args.readme.read_text(),
+                                                          summary_markdown(reports)))
+            print(f"updated the benchmark section of {args.readme}")
         return 0
     cases = QUICK_CASES if args.quick else CASES
     if args.cases:

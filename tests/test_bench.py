@@ -126,6 +126,26 @@ def test_main_quick_writes_files(tmp_path, capsys):
     assert (tmp_path / "README.md").read_text().count("## Backend:") == 1
 
 
+@needs_torch
+def test_readme_section_is_rewritten_from_the_reports(report, tmp_path):
+    bench.write_results(report, tmp_path)
+    readme = tmp_path / "README.md.in"
+    readme.write_text(f"# Title\n\n{bench.README_START}\nstale\n{bench.README_END}\n\nMore.\n")
+    assert bench.main(["--markdown-all", "--output", str(tmp_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "stale" not in text and text.startswith("# Title") and text.endswith("More.\n")
+    section = text.split(bench.README_START)[1].split(bench.README_END)[0]
+    assert f"| case | {BACKEND} |" in section and TINY.name in section
+    headline = report["headline"]
+    assert f"**{bench._fmt(headline['forward'])} / {bench._fmt(headline['forward_backward'])}**" in section
+    assert report["machine"]["cpu"] in section
+
+
+def test_readme_without_markers_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="benchmark section"):
+        bench.replace_readme_section("# no markers here\n", "table\n")
+
+
 def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
