@@ -3,7 +3,8 @@
 One run measures, for the current ``KERAS_BACKEND`` and in the same process:
 
 - forward and forward+backward time (median of ``--repeats`` runs after
-  warm-up, the implementations interleaved round by round) of ``keras_deconv.ops.conv_transpose`` (path "auto", and with
+  warm-up, the implementations interleaved round by round) of
+  ``keras_deconv.ops.conv_transpose`` (path "auto", and with
   ``--paths`` every forced path), of ``keras.ops.conv_transpose`` (recorded as
   "refused" with the reason where Keras cannot run a case), and of torch's
   ``F.conv_transposeNd`` (torch is imported whatever the backend);
@@ -768,7 +769,8 @@ def replace_readme_section(text: str, section: str) -> str:
     """``text`` with the lines between README_START and README_END replaced by ``section``.
 
     >>> old = "\n".join(["intro", README_START, "old table", README_END, "outro"])
-    >>> replace_readme_section(old, "new table\n").splitlines()[1:4] == [README_START, "new table", README_END]
+    >>> new = replace_readme_section(old, "new table\n")
+    >>> new.splitlines()[1:4] == [README_START, "new table", README_END]
     True
     """
     if README_START not in text or README_END not in text:
