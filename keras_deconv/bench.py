@@ -766,7 +766,7 @@ def summary_markdown(reports: Sequence[Dict[str, Any]]) -> str:
 
 
 def replace_readme_section(text: str, section: str) -> str:
-    """``text`` with the lines between README_START and README_END replaced by ``section``.
+    r"""``text`` with the lines between README_START and README_END replaced by ``section``.
 
     >>> old = "\n".join(["intro", README_START, "old table", README_END, "outro"])
     >>> new = replace_readme_section(old, "new table\n")
