@@ -30,15 +30,21 @@ def install(session: nox.Session, *requirement_files: str) -> None:
 @nox.parametrize("backend", BACKENDS)
 def tests(session: nox.Session, backend: str) -> None:
     """Run the test-suite on one Keras backend."""
-    # torch is the oracle of the porting tests, so jax and tensorflow get it too.
-    install(session, backend, *(["torch"] if backend in ("jax", "tensorflow") else []))
+    # Exactly one backend per environment: the tests that need torch beside
+    # another backend (porting, the benchmark's yardstick) run in `crossbackend`.
+    install(session, backend)
     env = {"KERAS_BACKEND": backend, **QUIET}
     session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session
 def crossbackend(session: nox.Session) -> None:
-    """Save .keras files on each backend and load them on every other one."""
+    """Save .keras files on each backend and load them on every other one.
+
+    With every backend installed, this session also runs the tests whose
+    oracle is torch on jax and tensorflow: weights ported from PyTorch modules,
+    and the benchmark suite (torch's native op is its yardstick).
+    """
     install(session, "jax", "torch", "tensorflow")
     folder = session.create_tmp()
     for backend in BACKENDS[:3]:
@@ -47,6 +53,9 @@ def crossbackend(session: nox.Session) -> None:
     for backend in BACKENDS[:3]:
         session.run("pytest", "tests/crossbackend/test_load_models.py", "-p", "no:cacheprovider",
                     *session.posargs, env={"KERAS_BACKEND": backend, "KERAS_DECONV_MODELS": folder, **QUIET})
+    for backend in ("jax", "tensorflow"):
+        session.run("pytest", "tests/test_porting.py", "tests/test_bench.py", "-p", "no:cacheprovider",
+                    *session.posargs, env={"KERAS_BACKEND": backend, **QUIET})
 
 
 @nox.session
