@@ -145,16 +145,32 @@ QUICK_CASES: Tuple[Case, ...] = (
 # --------------------------------------------------------------------------- timing
 
 
+#: Each thunk warms up for at least this long (and at least ``warmup`` calls): a
+#: process's first heavy calls run slower for a while (page faults on fresh
+#: buffers until glibc's mmap threshold adapts, thread pools spinning up), and
+#: two calls were not always enough to get past that.
+WARMUP_SECONDS = 0.5
+
+
+def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS) -> None:
+    """Call ``run()`` at least ``calls`` times and for at least ``seconds`` (if ``calls`` > 0)."""
+    if calls <= 0:
+        return
+    start, done = time.perf_counter(), 0
+    while done < calls or time.perf_counter() - start < seconds:
+        run()
+        done += 1
+
+
 def median_seconds(run: Callable[[], Any], repeats: int, warmup: int) -> float:
-    """Median wall time of ``run()`` over ``repeats`` calls after ``warmup`` calls.
+    """Median wall time of ``run()`` over ``repeats`` calls after warming up (see ``warm_up``).
 
     ``run`` must return only once its work is done (it blocks on the result).
 
     >>> median_seconds(lambda: sum(range(100)), repeats=3, warmup=1) > 0
     True
     """
-    for _ in range(warmup):
-        run()
+    warm_up(run, warmup)
     times = []
     for _ in range(max(1, repeats)):
         start = time.perf_counter()
@@ -370,7 +386,7 @@ def prepare_implementation(implementation: str, path: str, case: Case, backend: 
 
 
 def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
-                        pause: float = 0.005) -> Dict[str, float]:
+                        pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS) -> Dict[str, float]:
     """Median seconds of each thunk, timed in rounds that run every thunk once.
 
     Interleaving makes the ratios fair under a changing machine load: a busy
@@ -383,8 +399,7 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
     """
     names = list(runs)
     for name in names:
-        for _ in range(warmup):
-            runs[name]()
+        warm_up(runs[name], warmup, seconds=warmup_seconds)
     times: Dict[str, List[float]] = {name: [] for name in names}
     for round_index in range(max(1, repeats)):
         shift = round_index % max(1, len(names))

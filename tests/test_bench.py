@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import time
 
 import pytest
 from conftest import BACKEND
@@ -149,10 +150,21 @@ def test_readme_without_markers_is_refused(tmp_path):
 def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    medians = bench.interleaved_medians(runs, repeats=3, warmup=1, pause=0)
+    medians = bench.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0)
     assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
+
+
+def test_warm_up_lasts_long_enough_and_calls_enough():
+    calls = []
+    bench.warm_up(lambda: calls.append(1), calls=3, seconds=0)
+    assert len(calls) == 3
+    start = time.perf_counter()
+    bench.warm_up(lambda: calls.append(1), calls=1, seconds=0.05)
+    assert time.perf_counter() - start >= 0.05 and len(calls) > 4
+    bench.warm_up(lambda: calls.append(1), calls=0, seconds=1.0)  # no warm-up asked: none done
+    assert time.perf_counter() - start < 0.5
 
 
 def test_bad_arguments_raise():
