@@ -67,6 +67,14 @@ def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[
     import torch.nn.functional as F
 
     rank = len(strides)
+    if rank == 1:
+        # As a 2D op over a height of 1: the permuted channels_last input is
+        # then torch's channels_last memory format, which its CPU kernels run
+        # without a layout change (forward+backward 0.83x conv_transpose1d's
+        # time on the audio benchmark case, against 1.2x through conv_transpose1d).
+        y = _torch(x[:, None], kernel[None], (1, *strides), (1, *dilation_rate), groups,
+                   ((0, 0), *crops))
+        return y[:, 0]
     conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
     # Torch crops the same amount from both ends; the rest is cropped after.
     padding = [max(min(before, after), 0) for before, after in crops]
