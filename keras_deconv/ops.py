@@ -225,19 +225,23 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     Chosen from the benchmark suite (``benchmarks/``, forward+backward, 2-core CPU):
 
     - torch: its own ``conv_transposeNd`` (native kernels forward and backward).
-    - jax: ``matmul``. XLA on CPU runs the transposed convolution as a
-      convolution over a zero-dilated input (``native``: 3-55x torch's time),
-      and its 3D and grouped stride-1 convolutions (``phase``) are slow too,
-      while its matmuls are fast. Outputs of more than ``LARGE_OUTPUT``
-      values take ``phase``, whose temporaries are smaller.
+    - jax: ``matmul``, except ``phase`` for 2D kernels whose taps overlap.
+      XLA on CPU runs the transposed convolution as a convolution over a
+      zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
+      convolutions (``phase``) give the fastest 2D forward pass, its 1D and
+      3D ones lose to matmuls. Derivatives go through ``matmul`` (see
+      ``derivative_path``). Outputs of more than ``LARGE_OUTPUT`` values take
+      ``phase``, whose temporaries are smaller.
     - tensorflow: ``matmul`` when taps do not overlap (``kernel_size <=
       strides``: a matmul and a depth-to-space), else TF's own op where its
       CPU kernels exist (dilation 1; one call per group), else ``phase``, or
       ``matmul`` for groups (TF's grouped convolution gradient is slow on CPU).
     - numpy: ``matmul`` (no autodiff; NumPy's matmul is its fastest primitive).
 
-    >>> choose_path("jax", (3, 3), (2, 2), (1, 1), 1, "float32")
+    >>> choose_path("jax", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
     'matmul'
+    >>> choose_path("jax", (4, 4), (2, 2), (1, 1), 1, "float32")
+    'phase'
     >>> choose_path("tensorflow", (3, 3), (1, 1), (2, 2), 1, "float32")
     'phase'
     """
@@ -252,30 +256,69 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
         if native_supports(backend, rank, dilation_rate, groups, dtype):
             return "native"
         return "matmul" if groups > 1 else "phase"
-    if backend == "jax" and output_elements is not None and output_elements > LARGE_OUTPUT:
-        return "phase"
+    if backend == "jax":
+        if output_elements is not None and output_elements > LARGE_OUTPUT:
+            return "phase"
+        overlapping = not all(k <= s and (d == 1 or k == 1)
+                              for k, s, d in zip(kernel_size, strides, dilation_rate))
+        return "phase" if overlapping and rank == 2 else "matmul"
     return "matmul"
+
+
+def derivative_path(backend: str, path: str, output_elements: Optional[int] = None) -> str:
+    """The path whose operations ``path="auto"`` differentiates, given the values' path.
+
+    On JAX, XLA's 2D stride-1 convolutions make ``phase`` the fastest forward
+    pass, but their gradients (and those of grouped convolutions above all)
+    are slow, while ``matmul``'s are fast: the values come from ``phase`` and
+    the derivatives (forward and reverse mode) from ``matmul`` through a
+    ``jax.custom_jvp``. Large outputs keep ``phase`` for both (memory).
+    Elsewhere, and for any forced path, the derivatives are the path's own.
+
+    >>> derivative_path("jax", "phase", output_elements=1000)
+    'matmul'
+    >>> derivative_path("torch", "native")
+    'native'
+    """
+    large = output_elements is not None and output_elements > LARGE_OUTPUT
+    if backend == "jax" and path == "phase" and not large:
+        return "matmul"
+    return path
 
 
 @functools.lru_cache(maxsize=512)
 def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...], groups: int,
-                  crops: Tuple[Tuple[int, int], ...]) -> Callable[[Any, Any], Any]:
+                  crops: Tuple[Tuple[int, int], ...], derivative: Optional[str] = None
+                  ) -> Callable[[Any, Any], Any]:
     """The algorithm ``path`` with its arguments bound: ``fn(x, kernel)``.
 
     On JAX it is wrapped in ``jax.jit``: eagerly, a path is a few dozen small
     operations, and JAX would dispatch (and compile) each one on its own;
-    inside an outer ``jit`` the inner one is simply inlined.
+    inside an outer ``jit`` the inner one is simply inlined. A ``derivative``
+    path other than ``path`` (JAX only) computes the derivatives: the op is
+    bilinear, so its JVP is ``f(dx, w) + f(x, dw)``, evaluated with the
+    derivative path and transposed by JAX for reverse mode.
     """
-    algorithm = PATHS[path]
 
-    def bound(x: Any, kernel: Any) -> Any:
-        return algorithm(x, kernel, strides, dilation_rate, groups, crops)
+    def bind(name: str) -> Callable[[Any, Any], Any]:
+        algorithm = PATHS[name]
+        return lambda x, kernel: algorithm(x, kernel, strides, dilation_rate, groups, crops)
 
-    if keras.backend.backend() == "jax":
-        import jax
+    bound = bind(path)
+    if keras.backend.backend() != "jax":
+        return bound
+    import jax
 
-        return jax.jit(bound)  # type: ignore[no-any-return]
-    return bound
+    if derivative is not None and derivative != path:
+        values, tangents = bound, bind(derivative)
+        bound = jax.custom_jvp(values)
+
+        def jvp(primals: Tuple[Any, Any], directions: Tuple[Any, Any]) -> Tuple[Any, Any]:
+            (x, kernel), (dx, dkernel) = primals, directions
+            return values(x, kernel), tangents(dx, kernel) + tangents(x, dkernel)
+
+        bound.defjvp(jvp)
+    return jax.jit(bound)  # type: ignore[no-any-return]
 
 
 def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
@@ -299,6 +342,9 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
         size = math.prod(plan.output_shape) if backend == "jax" else None  # type: ignore[arg-type]
         path = choose_path(backend, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
                            keras.backend.standardize_dtype(x.dtype), size)
+        derivative = derivative_path(backend, path, size)
+    else:
+        derivative = path
     from keras_deconv._paths import complex as complex_paths
 
     dtype = keras.backend.standardize_dtype(x.dtype)
@@ -309,7 +355,8 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
         y = complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
                                                  plan.dilation_rate, plan.groups, plan.crops)
     else:
-        y = path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops)(x, kernel)
+        y = path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
+                          derivative)(x, kernel)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         lead = len(plan.batch_shape)

@@ -159,3 +159,32 @@ def test_one_fit_step_changes_weights_and_lowers_the_loss():
     assert np.isfinite(history.history["loss"][0]) and np.isfinite(loss_after)
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert loss_after < loss_before
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="forward-mode autodiff through path='auto' is a JAX concern")
+def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths():
+    # On JAX, path="auto" computes 2D values with "phase" and derivatives with "matmul"
+    # (a custom_jvp); both modes of autodiff must give the same Jacobian as the plain path.
+    import jax
+
+    from keras_deconv.ops import choose_path, derivative_path
+
+    assert choose_path("jax", (3, 3), (2, 2), (1, 1), 1, "float64") == "phase"
+    assert derivative_path("jax", "phase", 100) == "matmul"
+    rng = np.random.default_rng(3)
+    with x64():
+        x = jax.numpy.asarray(rng.standard_normal((1, 3, 2, 2)))
+        w = jax.numpy.asarray(rng.standard_normal((3, 3, 2, 2)))
+
+        def op(path):
+            return lambda a, b: conv_transpose(a, b, strides=2, padding="same", path=path)
+
+        expected = jax.jacrev(op("phase"), argnums=(0, 1))(x, w)
+        for jacobian in (jax.jacfwd, jax.jacrev):
+            got = jacobian(op("auto"), argnums=(0, 1))(x, w)
+            for g, e in zip(got, expected):
+                np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-12, atol=1e-12)
+        # Second order: the op is bilinear, so d2/dx dw is the Jacobian's own derivative.
+        hessian = jax.hessian(lambda a, b: jax.numpy.sum(op("auto")(a, b) ** 2), argnums=0)(x, w)
+        hessian_plain = jax.hessian(lambda a, b: jax.numpy.sum(op("phase")(a, b) ** 2), argnums=0)(x, w)
+        np.testing.assert_allclose(np.asarray(hessian), np.asarray(hessian_plain), rtol=1e-10, atol=1e-10)
