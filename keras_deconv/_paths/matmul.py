@@ -112,13 +112,6 @@ def _flat_index(index: Tuple[int, ...], taps: Sequence[int]) -> int:
     return flat
 
 
-def _combinations(per_axis_lists: List[List[Tuple[int, int]]]) -> List[Tuple[Tuple[int, int], ...]]:
-    combos: List[Tuple[Tuple[int, int], ...]] = [()]
-    for options in per_axis_lists:
-        combos = [c + (o,) for c in combos for o in options]
-    return combos
-
-
 def _depth_to_space(
     y: Any,
     taps: Sequence[int],
