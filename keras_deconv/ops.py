@@ -212,8 +212,9 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
                  kernel_size=kernel_size)
 
 
-#: Above this many output values, JAX trades the matmul path's speed for the
-#: phase path's memory (peak ~2x input+output instead of ~4x on a 96^3 volume).
+#: Above this many output values, JAX and NumPy trade the matmul path's speed for
+#: the phase path's memory (on a 96^3 volume, JAX: peak ~2x input+output instead
+#: of ~4x; NumPy: see tests/test_large.py).
 LARGE_OUTPUT = 2**24
 
 
@@ -236,7 +237,9 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
       strides``: a matmul and a depth-to-space), else TF's own op where its
       CPU kernels exist (dilation 1; one call per group), else ``phase``, or
       ``matmul`` for groups (TF's grouped convolution gradient is slow on CPU).
-    - numpy: ``matmul`` (no autodiff; NumPy's matmul is its fastest primitive).
+    - numpy: ``matmul`` (no autodiff; NumPy's matmul is its fastest primitive),
+      ``phase`` above ``LARGE_OUTPUT`` values (written phase by phase into the
+      output, see ``_paths/numpy_assembly.py``).
 
     >>> choose_path("jax", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
     'matmul'
@@ -256,13 +259,16 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
         if native_supports(backend, rank, dilation_rate, groups, dtype):
             return "native"
         return "matmul" if groups > 1 else "phase"
+    large = output_elements is not None and output_elements > LARGE_OUTPUT
     if backend == "jax":
-        if output_elements is not None and output_elements > LARGE_OUTPUT:
+        if large:
             return "phase"
         overlapping = not all(k <= s and (d == 1 or k == 1)
                               for k, s, d in zip(kernel_size, strides, dilation_rate))
         return "phase" if overlapping and rank == 2 else "matmul"
-    return "matmul"
+    # numpy: its phase path writes each phase straight into the output, the
+    # frugal choice for large outputs.
+    return "phase" if large else "matmul"
 
 
 def derivative_path(backend: str, path: str, output_elements: Optional[int] = None) -> str:
@@ -337,9 +343,10 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     path = plan.path
     if path == "auto":
         backend = keras.backend.backend()
-        # Only JAX looks at the output size (whose shapes are always static);
-        # torch.compile cannot trace a generator over the shape.
-        size = math.prod(plan.output_shape) if backend == "jax" else None  # type: ignore[arg-type]
+        # Only JAX and NumPy look at the output size (their shapes are always
+        # static); torch.compile cannot trace a generator over the shape.
+        size = (math.prod(plan.output_shape)  # type: ignore[arg-type]
+                if backend in ("jax", "numpy") else None)
         path = choose_path(backend, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
                            keras.backend.standardize_dtype(x.dtype), size)
         derivative = derivative_path(backend, path, size)

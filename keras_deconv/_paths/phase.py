@@ -11,8 +11,9 @@ wasted multiply, and a gradient that is again stride-1 convolutions.
 from __future__ import annotations
 
 import math
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Iterator, Sequence, Tuple
 
+import keras
 from keras import ops
 
 from keras_deconv._paths.common import (
@@ -24,6 +25,7 @@ from keras_deconv._paths.common import (
     phase_indices,
     phase_overshoot,
 )
+from keras_deconv._paths.numpy_assembly import assemble_phases
 
 
 def phase_decomposition(
@@ -40,37 +42,50 @@ def phase_decomposition(
     per_axis = [axis_phases(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
     row_pad = [max_row_offset(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
     forward_kernel = grouped_forward_kernel(kernel, groups)  # (*k, C/G, F)
-    phases: List[Any] = []
-    empty: List[int] = []
-    for phase in phase_indices(strides):
-        lists = [per_axis[a][phase[a]] for a in range(rank)]
-        if any(not entries for entries in lists):
-            empty.append(len(phases))
-            phases.append(None)
-            continue
-        sub_kernel = forward_kernel
-        pads = [(0, 0)]
-        row_steps = []
-        for axis, entries in enumerate(lists):
-            # Flip: the tap with the largest row offset reads the earliest input.
-            order = [tap for tap, _ in reversed(entries)]
-            if order != list(range(taps[axis])):
-                sub_kernel = ops.take(sub_kernel, order, axis=axis)
-            rows = [row for _, row in entries]
-            pads.append((rows[-1], row_pad[axis] - rows[0]))
-            row_steps.append(rows[1] - rows[0] if len(rows) > 1 else 1)
-        pads.append((0, 0))
-        padded = ops.pad(x, pads) if any(p != (0, 0) for p in pads) else x
-        phases.append(
-            ops.conv(padded, sub_kernel, strides=1, padding="valid",
-                     data_format="channels_last", dilation_rate=tuple(row_steps))
-        )
-    if empty:
-        zeros = ops.zeros_like(next(p for p in phases if p is not None))
-        phases = [zeros if p is None else p for p in phases]
+
+    def phase_outputs() -> Iterator[Tuple[Tuple[int, ...], Any]]:
+        """``(phase, its stride-1 convolution)`` for every phase some tap lands on."""
+        for phase in phase_indices(strides):
+            lists = [per_axis[a][phase[a]] for a in range(rank)]
+            if any(not entries for entries in lists):
+                continue
+            sub_kernel = forward_kernel
+            pads = [(0, 0)]
+            row_steps = []
+            for axis, entries in enumerate(lists):
+                # Flip: the tap with the largest row offset reads the earliest input.
+                order = [tap for tap, _ in reversed(entries)]
+                if order != list(range(taps[axis])):
+                    sub_kernel = ops.take(sub_kernel, order, axis=axis)
+                rows = [row for _, row in entries]
+                pads.append((rows[-1], row_pad[axis] - rows[0]))
+                row_steps.append(rows[1] - rows[0] if len(rows) > 1 else 1)
+            pads.append((0, 0))
+            padded = ops.pad(x, pads) if any(p != (0, 0) for p in pads) else x
+            yield phase, ops.conv(padded, sub_kernel, strides=1, padding="valid",
+                                  data_format="channels_last", dilation_rate=tuple(row_steps))
+
+    if keras.backend.backend() == "numpy":
+        # Eager NumPy arrays: write each phase into the output as it comes (memory).
+        shape = output_shape(x, kernel, strides, dilation_rate, groups, crops)
+        return assemble_phases(phase_outputs(), shape, strides, crops, x.dtype)
+    computed = dict(phase_outputs())
+    present = next(iter(computed.values()))
+    # Phases no tap lands on (stride > kernel span) are zeros.
+    phases = [computed[p] if p in computed else ops.zeros_like(present) for p in phase_indices(strides)]
     out = interleave_phases(phases, strides)
     overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(out, crops, overshoot)
+
+
+def output_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
+                 crops: Sequence[Tuple[int, int]]) -> Tuple[int, ...]:
+    """The path's result shape (static shapes): full output length minus the crops."""
+    rank = len(strides)
+    lengths = [(n - 1) * s + (k - 1) * d + 1 - before - after
+               for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
+                                                      dilation_rate, crops)]
+    return (x.shape[0], *lengths, kernel.shape[rank] * groups)
 
 
 def phase_count(kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int]) -> int:
