@@ -226,7 +226,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     Chosen from the benchmark suite (``benchmarks/``, forward+backward, 2-core CPU):
 
     - torch: its own ``conv_transposeNd`` (native kernels forward and backward).
-    - jax: ``matmul``, except ``phase`` for 2D kernels whose taps overlap.
+    - jax: ``matmul``, except ``phase`` for 2D kernels whose taps overlap
+      (groups 1).
       XLA on CPU runs the transposed convolution as a convolution over a
       zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
       convolutions (``phase``) give the fastest 2D forward pass, its 1D and
@@ -265,7 +266,10 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
             return "phase"
         overlapping = not all(k <= s and (d == 1 or k == 1)
                               for k, s, d in zip(kernel_size, strides, dilation_rate))
-        return "phase" if overlapping and rank == 2 else "matmul"
+        # Not for groups: no faster there, and XLA's SPMD partitioner gives wrong
+        # numbers for its grouped convolutions with the filters axis sharded
+        # (ModelParallel, tests/distribution).
+        return "phase" if overlapping and rank == 2 and groups == 1 else "matmul"
     # numpy: its phase path writes each phase straight into the output, the
     # frugal choice for large outputs.
     return "phase" if large else "matmul"

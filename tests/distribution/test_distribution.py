@@ -55,6 +55,9 @@ CASES = [
     ("conv2d_channels_first", keras_deconv.Conv2DTranspose,
      dict(filters=8, kernel_size=(3, 2), strides=2, padding=1, output_padding=1, groups=2,
           data_format="channels_first"), (4, 5, 5)),
+    # On JAX, "auto" computes these values with "phase" and the derivatives through "matmul".
+    ("conv2d_overlapping_taps", keras_deconv.Conv2DTranspose,
+     dict(filters=8, kernel_size=3, strides=2, padding="same"), (5, 5, 4)),
     ("conv3d", keras_deconv.Conv3DTranspose,
      dict(filters=4, kernel_size=2, strides=(2, 1, 2), padding="valid"), (3, 3, 3, 2)),
 ]
