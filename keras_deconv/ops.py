@@ -22,7 +22,7 @@ from keras import ops
 
 from keras_deconv import arithmetic
 from keras_deconv._paths import PATHS
-from keras_deconv._paths.common import dynamic_shape
+from keras_deconv._paths.common import dynamic_shape, taps_overlap
 from keras_deconv._paths.native import native_supports
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
@@ -252,10 +252,9 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     rank = len(strides)
     if backend == "torch" and native_supports(backend, rank, dilation_rate, groups, dtype):
         return "native"
+    overlapping = taps_overlap(kernel_size, strides, dilation_rate)
     if backend == "tensorflow":
-        non_overlapping = all(k <= s and (d == 1 or k == 1)
-                              for k, s, d in zip(kernel_size, strides, dilation_rate))
-        if non_overlapping:
+        if not overlapping:
             return "matmul"
         if native_supports(backend, rank, dilation_rate, groups, dtype):
             return "native"
@@ -264,11 +263,9 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     if backend == "jax":
         if large:
             return "phase"
-        overlapping = not all(k <= s and (d == 1 or k == 1)
-                              for k, s, d in zip(kernel_size, strides, dilation_rate))
-        # Not for groups: no faster there, and XLA's SPMD partitioner gives wrong
-        # numbers for its grouped convolutions with the filters axis sharded
-        # (ModelParallel, tests/distribution).
+        # Not for groups: no faster there, and under ModelParallel with the
+        # filters axis sharded its grouped predictions differed from one
+        # device's (tests/distribution; the cause was not isolated).
         return "phase" if overlapping and rank == 2 and groups == 1 else "matmul"
     # numpy: its phase path writes each phase straight into the output, the
     # frugal choice for large outputs.

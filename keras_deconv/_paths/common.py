@@ -40,6 +40,19 @@ def phase_overshoot(kernel_size: int, stride: int, dilation: int) -> int:
     return (max_row_offset(kernel_size, stride, dilation) + 1) * stride - k_eff
 
 
+def taps_overlap(kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int]) -> bool:
+    """Whether two taps of some axis can write the same output position.
+
+    They cannot when every axis has ``kernel_size <= stride`` and no dilation
+    (or one tap): the transposed convolution is then a matmul plus a pure
+    depth-to-space, with no additions (the U-Net case ``kernel_size == strides``).
+
+    >>> taps_overlap((2, 2), (2, 2), (1, 1)), taps_overlap((3, 2), (2, 2), (1, 1))
+    (False, True)
+    """
+    return not all(k <= s and (d == 1 or k == 1) for k, s, d in zip(kernel_size, strides, dilation_rate))
+
+
 def dynamic_shape(x: Any) -> List[Any]:
     """Shape entries as ints where static and scalar tensors where not (TF graphs)."""
     static = tuple(x.shape)

@@ -23,6 +23,7 @@ from keras_deconv._paths.common import (
     max_row_offset,
     phase_indices,
     phase_overshoot,
+    taps_overlap,
 )
 
 
@@ -70,7 +71,7 @@ def matmul_overlap_add(
     rank = len(strides)
     taps = tuple(kernel.shape[:rank])
     flat_kernel = ops.reshape(kernel, [math.prod(taps), *kernel.shape[rank:]])  # (K, F/G, C)
-    if all((k - 1) * d < s and (d == 1 or k == 1) for k, s, d in zip(taps, strides, dilation_rate)):
+    if not taps_overlap(taps, strides, dilation_rate):
         y = tap_products(x, flat_kernel, groups)  # (B, *n, K, F)
         shape = dynamic_shape(y)
         y = ops.reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Sequence, Tuple
 import keras
 from keras import ops
 
+from keras_deconv import arithmetic
 from keras_deconv._paths.common import (
     axis_phases,
     crop_to_window,
@@ -67,7 +68,7 @@ def phase_decomposition(
 
     if keras.backend.backend() == "numpy":
         # Eager NumPy arrays: write each phase into the output as it comes (memory).
-        shape = output_shape(x, kernel, strides, dilation_rate, groups, crops)
+        shape = _result_shape(x, kernel, strides, dilation_rate, groups, crops)
         return assemble_phases(phase_outputs(), shape, strides, crops, x.dtype)
     computed = dict(phase_outputs())
     present = next(iter(computed.values()))
@@ -78,11 +79,11 @@ def phase_decomposition(
     return crop_to_window(out, crops, overshoot)
 
 
-def output_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-                 crops: Sequence[Tuple[int, int]]) -> Tuple[int, ...]:
-    """The path's result shape (static shapes): full output length minus the crops."""
+def _result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+                  groups: int, crops: Sequence[Tuple[int, int]]) -> Tuple[int, ...]:
+    """The path's result shape (static shapes): the full output minus the crops."""
     rank = len(strides)
-    lengths = [(n - 1) * s + (k - 1) * d + 1 - before - after
+    lengths = [arithmetic.full_output_length(n, k, s, d) - before - after
                for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
                                                       dilation_rate, crops)]
     return (x.shape[0], *lengths, kernel.shape[rank] * groups)
