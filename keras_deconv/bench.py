@@ -170,13 +170,7 @@ def median_seconds(run: Callable[[], Any], repeats: int, warmup: int) -> float:
     >>> median_seconds(lambda: sum(range(100)), repeats=3, warmup=1) > 0
     True
     """
-    warm_up(run, warmup)
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return interleaved_medians({"run": run}, repeats, warmup, pause=0)["run"]
 
 
 def machine_threads() -> int:
@@ -404,7 +398,8 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
     for round_index in range(max(1, repeats)):
         shift = round_index % max(1, len(names))
         for name in names[shift:] + names[:shift]:
-            time.sleep(pause)
+            if pause:
+                time.sleep(pause)
             start = time.perf_counter()
             runs[name]()
             times[name].append(time.perf_counter() - start)
@@ -676,8 +671,8 @@ def to_markdown(report: Dict[str, Any]) -> str:
             f"| {_cell(res[TORCH_NATIVE].get('forward_backward'))} "
             f"| {_cell(res[KERAS_DECONV].get('forward'), rat[KERAS_DECONV]['forward'])} "
             f"| {_cell(mine, rat[KERAS_DECONV]['forward_backward'])} | {rate} "
-            f"| {_cell(builtin.get('forward', builtin), rat[KERAS_BUILTIN]['forward'])} "
-            f"| {_cell(builtin.get('forward_backward', builtin), rat[KERAS_BUILTIN]['forward_backward'])} "
+            f"| {_cell(builtin.get('forward'), rat[KERAS_BUILTIN]['forward'])} "
+            f"| {_cell(builtin.get('forward_backward'), rat[KERAS_BUILTIN]['forward_backward'])} "
             f"| {_fmt(memory)} |")
     lines += ["", "(* = headline case.)", "", "Every row timed (ms, ratio to torch native):", "",
               "| case | implementation | forward | forward+backward | fwd+bwd GFLOP/s | note |",
@@ -689,8 +684,8 @@ def to_markdown(report: Dict[str, Any]) -> str:
             note = (result.get("forward") or {}).get("refused") or fb.get("refused") or ""
             gflops = f"{fb['gflops']:.3g}" if "gflops" in fb else "-"
             lines.append(f"| {case['name']} | {row} "
-                         f"| {_cell(result.get('forward', result), ratio['forward'])} "
-                         f"| {_cell(result.get('forward_backward', result), ratio['forward_backward'])} "
+                         f"| {_cell(result.get('forward'), ratio['forward'])} "
+                         f"| {_cell(result.get('forward_backward'), ratio['forward_backward'])} "
                          f"| {gflops} | {note} |")
     if any("memory" in case for case in report["cases"]):
         lines += ["", "Peak extra memory of forward+backward (MiB, fresh subprocess each):", "",
