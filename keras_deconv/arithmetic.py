@@ -463,8 +463,9 @@ def axis_geometry(
     >>> axis_geometry(4, 1, 2, 1, "valid", None)
     (0, -1)
     """
-    # Any length gives the same crops (see the docstring); 1 stands in for unknown.
-    n = 1 if input_length is None else input_length
+    # Any length gives the same crops (see the docstring); 1 stands in for a length
+    # that is unknown or symbolic (jax.export, torch.export), so the crops are ints.
+    n = input_length if _is_int(input_length) else 1
     if requested_length is None:
         length = output_length(n, kernel_size, stride, dilation, padding, output_padding)
     else:

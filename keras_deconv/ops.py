@@ -218,6 +218,21 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
 LARGE_OUTPUT = 2**24
 
 
+def static_size_bound(shape: Sequence[Any]) -> int:
+    """The product of the dimensions of ``shape`` that are plain ints: a lower bound on its size.
+
+    Under ``jax.export`` or ``jax2tf`` a dimension can be symbolic, and a Python
+    comparison with it is inconclusive (an error). Counting unknown dimensions
+    as 1 gives a size that is known now and never larger than the real one, so
+    a rule such as "large outputs take ``phase``" fires only when the output is
+    known to be large.
+
+    >>> static_size_bound((None, 64, 64, 8))
+    32768
+    """
+    return math.prod(d if isinstance(d, int) else 1 for d in shape)
+
+
 def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int],
                 dilation_rate: Sequence[int], groups: int, dtype: str,
                 output_elements: Optional[int] = None) -> str:
@@ -344,10 +359,9 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     path = plan.path
     if path == "auto":
         backend = keras.backend.backend()
-        # Only JAX and NumPy look at the output size (their shapes are always
-        # static); torch.compile cannot trace a generator over the shape.
-        size = (math.prod(plan.output_shape)  # type: ignore[arg-type]
-                if backend in ("jax", "numpy") else None)
+        # Only JAX and NumPy look at the output size; torch.compile cannot
+        # trace a generator over the shape.
+        size = static_size_bound(plan.output_shape) if backend in ("jax", "numpy") else None
         path = choose_path(backend, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
                            keras.backend.standardize_dtype(x.dtype), size)
         derivative = derivative_path(backend, path, size)
