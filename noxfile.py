@@ -1,7 +1,7 @@
 """The test matrix: one environment per Keras backend (Keras fixes its backend at import).
 
 ``nox`` runs the default sessions (tests on every backend, cross-backend
-files, distribution, lint); ``nox -l`` lists them all. Arguments after ``--``
+files, distribution, export, lint, docs); ``nox -l`` lists them all. Arguments after ``--``
 go to pytest (or to the tool a session runs).
 """
 
@@ -12,7 +12,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "crossbackend", "distribution", "lint", "docs"]
+nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint", "docs"]
 
 BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
 # Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
@@ -66,6 +66,15 @@ def distribution(session: nox.Session) -> None:
     session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=jax_env)
     tf_env = {"KERAS_BACKEND": "tensorflow", **QUIET}
     session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=tf_env)
+
+
+@nox.session
+def export(session: nox.Session) -> None:
+    """Export models with model.export to every format of each backend and run them in each runtime."""
+    install(session, "jax", "torch", "tensorflow", "export")
+    for backend in BACKENDS[:3]:
+        session.run("pytest", "tests/export", "-m", "export", "-p", "no:cacheprovider", *session.posargs,
+                    env={"KERAS_BACKEND": backend, **QUIET})
 
 
 @nox.session

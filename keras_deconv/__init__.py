@@ -22,7 +22,7 @@ _LAYERS = (
     "Convolution2DTranspose",
     "Convolution3DTranspose",
 )
-_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers")
+_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers", "export")
 
 __all__ = [*_LAYERS, "arithmetic", "ops", "__version__"]
 

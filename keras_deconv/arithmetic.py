@@ -401,7 +401,8 @@ def check_output_lengths(output_shape: Sequence[Optional[int]], rank: int, data_
     """
     spatial = output_shape[-rank - 1 : -1] if data_format == "channels_last" else output_shape[-rank:]
     for axis, length in enumerate(spatial):
-        if length is not None and length < 1:
+        # Only known lengths: a symbolic one (jax.export) cannot be compared in Python.
+        if isinstance(length, int) and length < 1:
             raise ValueError(
                 f"The padding crops away the whole output on spatial axis {axis} "
                 f"(output length {length}). Received: {received}"
@@ -465,7 +466,7 @@ def axis_geometry(
     """
     # Any length gives the same crops (see the docstring); 1 stands in for a length
     # that is unknown or symbolic (jax.export, torch.export), so the crops are ints.
-    n = input_length if _is_int(input_length) else 1
+    n = input_length if isinstance(input_length, int) else 1
     if requested_length is None:
         length = output_length(n, kernel_size, stride, dilation, padding, output_padding)
     else:

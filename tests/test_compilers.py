@@ -72,3 +72,78 @@ def test_torch_compile_full_graph(path):
     y.square().sum().backward()
     np.testing.assert_allclose(to_numpy(y.detach()), expected, rtol=1e-5, atol=1e-5)
     assert wt.grad is not None and torch.isfinite(wt.grad).all()
+
+
+# Unknown sizes: every path traced once with symbolic (or unknown) batch and
+# spatial sizes, then run on two inputs of different sizes.
+SIZES = [(2, 4, 5), (3, 6, 3)]
+
+
+def _inputs(batch, rows, cols):
+    rng = np.random.default_rng(batch * 100 + rows * 10 + cols)
+    x = rng.standard_normal((batch, rows, cols, 4)).astype("float32")
+    w = np.random.default_rng(0).standard_normal((3, 4, 3, 4)).astype("float32")
+    expected = reference_conv_transpose(x, w, (2, 3), "same", (1, 0), (1, 1), groups=2)
+    return x, w, expected
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.export")
+@pytest.mark.parametrize("path", PATHS)
+def test_jax_export_with_symbolic_batch_and_spatial_sizes(path):
+    import jax
+    from jax import export
+
+    x, w, _ = _inputs(*SIZES[0])
+    batch, rows, cols = export.symbolic_shape("b, h, w")
+    exported = export.export(jax.jit(lambda x, w: conv_transpose(x, w, path=path, **ARGS)))(
+        jax.ShapeDtypeStruct((batch, rows, cols, 4), np.float32), jax.ShapeDtypeStruct(w.shape, np.float32)
+    )
+    for size in SIZES:
+        x, w, expected = _inputs(*size)
+        np.testing.assert_allclose(np.asarray(exported.call(x, w)), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function(jit_compile=True)")
+@pytest.mark.parametrize("path", PATHS)
+def test_tf_function_jit_compile_with_unknown_sizes(path):
+    import tensorflow as tf
+
+    run = tf.function(lambda x, w: conv_transpose(x, w, path=path, **ARGS), jit_compile=True,
+                      input_signature=[tf.TensorSpec((None, None, None, 4)), tf.TensorSpec((3, 4, 3, 4))])
+    for size in SIZES:
+        x, w, expected = _inputs(*size)
+        np.testing.assert_allclose(run(x, w).numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert run.experimental_get_tracing_count() == 1  # traced once, for every size
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile(dynamic=True)")
+@pytest.mark.parametrize("path", PATHS)
+def test_torch_compile_dynamic(path):
+    import torch
+
+    # The kernel is a parameter, as a layer's weight is: torch keeps its sizes static.
+    kernel = torch.nn.Parameter(torch.tensor(_inputs(*SIZES[0])[1]))
+    run = torch.compile(lambda x: conv_transpose(x, kernel, path=path, **ARGS), dynamic=True, fullgraph=True,
+                        backend="eager")
+    for size in SIZES:
+        x, _, expected = _inputs(*size)
+        np.testing.assert_allclose(to_numpy(run(torch.tensor(x)).detach()), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.export")
+@pytest.mark.parametrize("path", PATHS)
+def test_torch_export_with_dynamic_sizes(path):
+    import torch
+
+    class Module(torch.nn.Module):
+        def forward(self, x, w):
+            return conv_transpose(x, w, path=path, **ARGS)
+
+    x, w, _ = _inputs(*SIZES[0])
+    dynamic = {0: torch.export.Dim.DYNAMIC, 1: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC}
+    program = torch.export.export(Module(), (torch.tensor(x), torch.tensor(w)),
+                                  dynamic_shapes=(dynamic, None))
+    for size in SIZES:
+        x, w, expected = _inputs(*size)
+        np.testing.assert_allclose(to_numpy(program.module()(torch.tensor(x), torch.tensor(w))), expected,
+                                   rtol=1e-5, atol=1e-5)

@@ -19,10 +19,12 @@ from keras_deconv._paths.common import (
     axis_phases,
     crop_to_window,
     dynamic_shape,
+    interleave,
     interleave_phases,
     max_row_offset,
     phase_indices,
     phase_overshoot,
+    reshape,
     taps_overlap,
 )
 
@@ -34,14 +36,16 @@ def tap_products(x: Any, taps: Any, groups: int) -> Any:
     """
     num_taps, per_group_filters, channels = taps.shape
     shape = dynamic_shape(x)
-    rows = ops.reshape(x, [-1, channels])  # (M, C)
     # einsum rather than matmul: Keras 3.15's matmul on torch returns float32
     # for float64 (and complex64 for complex128) inputs; einsum keeps the dtype.
     if groups == 1:
-        # (T, F, C) -> (T*F, C): a single plain matrix product.
+        # (T, F, C) -> (T*F, C): a single plain matrix product over the last axis.
+        # x keeps its leading axes (as fast as flattening them, measured): tf2onnx
+        # mis-converts a reshape from flattened rows back to (B, *n, ...).
         weights = ops.reshape(taps, [num_taps * per_group_filters, channels])
-        y = ops.einsum("mc,kc->mk", rows, weights)
+        y = ops.einsum("...c,kc->...k", x, weights)
     else:
+        rows = ops.reshape(x, [-1, channels])  # (M, C)
         per_group_channels = channels // groups
         rows = ops.reshape(rows, [-1, groups, per_group_channels])
         rows = ops.transpose(rows, [1, 0, 2])  # (G, M, C/G)
@@ -51,7 +55,7 @@ def tap_products(x: Any, taps: Any, groups: int) -> Any:
         y = ops.einsum("gmc,gck->gmk", rows, weights)  # (G, M, T*F/G)
         y = ops.reshape(y, [groups, -1, num_taps, per_group_filters])
         y = ops.transpose(y, [1, 2, 0, 3])  # (M, T, G, F/G)
-    return ops.reshape(y, [*shape[:-1], num_taps, groups * per_group_filters])
+    return reshape(y, [*shape[:-1], num_taps, groups * per_group_filters])
 
 
 def matmul_overlap_add(
@@ -74,7 +78,7 @@ def matmul_overlap_add(
     if not taps_overlap(taps, strides, dilation_rate):
         y = tap_products(x, flat_kernel, groups)  # (B, *n, K, F)
         shape = dynamic_shape(y)
-        y = ops.reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)
+        y = reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)
         return _depth_to_space(y, taps, strides, dilation_rate, crops)
 
     per_axis = [axis_phases(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
@@ -90,8 +94,8 @@ def matmul_overlap_add(
         flat_taps = [_flat_index(tuple(tap for tap, _ in combo), taps) for combo in combos]
         y = tap_products(x, ops.take(flat_kernel, flat_taps, axis=0), groups)  # (B, *n, T, F)
         total = None
-        for position, combo in enumerate(combos):
-            part = y[(slice(None),) * (rank + 1) + (position,)]  # (B, *n, F)
+        # unstack, not indexing: static slices even where sizes are symbolic.
+        for part, combo in zip(ops.unstack(y, axis=rank + 1), combos):  # each (B, *n, F)
             pads = [(0, 0)] + [(row, row_pad[a] - row) for a, (_, row) in enumerate(combo)] + [(0, 0)]
             if any(p != (0, 0) for p in pads):
                 part = ops.pad(part, pads)
@@ -125,14 +129,7 @@ def _depth_to_space(
     pads = [(0, 0)] * (rank + 1) + [(0, s - k) for k, s in zip(taps, strides)] + [(0, 0)]
     if any(p != (0, 0) for p in pads):
         y = ops.pad(y, pads)
-    shape = dynamic_shape(y)
-    batch, rows, filters = shape[0], shape[1 : rank + 1], shape[-1]
-    order = [0]
-    for axis in range(rank):
-        order += [1 + axis, 1 + rank + axis]
-    order.append(1 + 2 * rank)
-    y = ops.transpose(y, order)
-    y = ops.reshape(y, [batch, *(r * s for r, s in zip(rows, strides)), filters])
+    y = interleave(y, strides)
     # y holds n*stride positions; the full output has (n-1)*stride + k_eff.
     overshoot = [s - ((k - 1) * d + 1) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(y, crops, overshoot)
