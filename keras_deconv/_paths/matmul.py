@@ -43,7 +43,9 @@ def tap_products(x: Any, taps: Any, groups: int) -> Any:
         # x keeps its leading axes (as fast as flattening them, measured): tf2onnx
         # mis-converts a reshape from flattened rows back to (B, *n, ...).
         weights = ops.reshape(taps, [num_taps * per_group_filters, channels])
-        y = ops.einsum("...c,kc->...k", x, weights)
+        # Leading axes spelled out: TF's gradient of an "..." einsum took 60x longer.
+        lead = "abdefgh"[: len(shape) - 1]
+        y = ops.einsum(f"{lead}c,kc->{lead}k", x, weights)
     else:
         rows = ops.reshape(x, [-1, channels])  # (M, C)
         per_group_channels = channels // groups
