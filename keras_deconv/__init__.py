@@ -22,14 +22,17 @@ _LAYERS = (
     "Convolution2DTranspose",
     "Convolution3DTranspose",
 )
-_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers", "export")
+_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers", "export", "conversion")
+_FUNCTIONS = {"from_keras": "conversion", "to_keras": "conversion"}
 
-__all__ = [*_LAYERS, "arithmetic", "ops", "__version__"]
+__all__ = [*_LAYERS, "from_keras", "to_keras", "arithmetic", "ops", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAYERS:
         return getattr(importlib.import_module("keras_deconv.layers"), name)
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"keras_deconv.{_FUNCTIONS[name]}"), name)
     if name in _MODULES:
         return importlib.import_module(f"keras_deconv.{name}")
     raise AttributeError(f"module 'keras_deconv' has no attribute {name!r}")

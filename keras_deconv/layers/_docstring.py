@@ -33,7 +33,9 @@ Args:
     activity_regularizer: regularizer of the output.
     kernel_constraint: constraint applied to the kernel after each update.
     bias_constraint: constraint applied to the bias after each update.
-    **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
+    **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...),
+        and ``lora_rank``/``lora_alpha``: when ``lora_rank`` is set, ``build``
+        enables LoRA (see ``enable_lora``), as Keras's ``Conv`` layers do.
 
 Call arguments:
     inputs: the input tensor (see Input shape).

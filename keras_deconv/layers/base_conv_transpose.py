@@ -41,6 +41,8 @@ class BaseConvTranspose(keras.layers.Layer):
         activity_regularizer: Any = None,
         kernel_constraint: Any = None,
         bias_constraint: Any = None,
+        lora_rank: Optional[int] = None,
+        lora_alpha: Optional[float] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
@@ -76,6 +78,11 @@ class BaseConvTranspose(keras.layers.Layer):
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.InputSpec(min_ndim=rank + 2)
+        if lora_rank is not None:
+            arithmetic.normalize_positive_int(lora_rank, "lora_rank")
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
 
     @property
     def _channel_axis(self) -> int:
@@ -127,6 +134,71 @@ class BaseConvTranspose(keras.layers.Layer):
             self.bias.complex_parts = bool(parts)
         else:
             self.bias = None
+        if self.lora_rank:
+            self.built = True  # enable_lora needs a built layer (Keras sets this after build returns)
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
+
+    def enable_lora(self, rank: int, lora_alpha: Optional[float] = None, a_initializer: Any = "he_uniform",
+                    b_initializer: Any = "zeros") -> None:
+        """Freeze the kernel and train a low-rank update of it: ``kernel + (lora_alpha / rank) * A @ B``.
+
+        As Keras's ``Conv`` layers: ``lora_kernel_a`` has shape
+        ``kernel.shape[:-1] + (rank,)`` and ``lora_kernel_b`` ``(rank, channels)``
+        (the kernel's last axis); with ``b_initializer="zeros"`` the output is
+        unchanged when LoRA is enabled. The bias stays trainable. The rank and
+        alpha go into ``get_config``, and a ``.keras`` file keeps the kernel and
+        both LoRA weights.
+
+        Args:
+            rank: int, the rank of the update.
+            lora_alpha: scale numerator; defaults to ``rank`` (a scale of 1).
+            a_initializer: initializer of ``lora_kernel_a``.
+            b_initializer: initializer of ``lora_kernel_b``.
+
+        Raises:
+            ValueError: for an unbuilt layer, a second call, a kernel
+                constraint, a complex layer, or a rank that is not a positive int.
+        """
+        name = type(self).__name__
+        if self.kernel_constraint is not None:
+            raise ValueError(
+                f"LoRA cannot be enabled on {name} {self.name!r}: it has a kernel constraint, which a "
+                "low-rank update would bypass. Received: "
+                f"kernel_constraint={keras.constraints.serialize(self.kernel_constraint)}"
+            )
+        if not self.built:
+            raise ValueError(f"LoRA can only be enabled on a built layer; build or call {name} "
+                             f"{self.name!r} first. Received: layer.built=False")
+        if self.lora_enabled:
+            raise ValueError(f"LoRA is already enabled on {name} {self.name!r}; it can be enabled once. "
+                             f"Received: rank={rank}")
+        if self._complex_dtype:
+            raise ValueError(f"LoRA is not supported on complex layers ({name} {self.name!r}). "
+                             f"Received: dtype={self.dtype_policy.compute_dtype!r}")
+        rank = arithmetic.normalize_positive_int(rank, "rank")
+        # Low-precision layers keep their LoRA weights in float32 (as Keras does).
+        dtype = "float32" if self.variable_dtype in ("float16", "bfloat16") else self.variable_dtype
+        self._tracker.unlock()
+        self.lora_kernel_a = self.add_weight(name="lora_kernel_a", shape=self.kernel.shape[:-1] + (rank,),
+                                             initializer=keras.initializers.get(a_initializer),
+                                             regularizer=self.kernel_regularizer, dtype=dtype)
+        self.lora_kernel_b = self.add_weight(name="lora_kernel_b", shape=(rank, self.kernel.shape[-1]),
+                                             initializer=keras.initializers.get(b_initializer),
+                                             regularizer=self.kernel_regularizer, dtype=dtype)
+        self._tracker.lock()
+        self.kernel.trainable = False
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+
+    def _kernel_value(self, dtype: Any) -> Any:
+        """The kernel the layer computes with: the stored one, plus the LoRA update when enabled."""
+        kernel = weight_value(self.kernel, dtype)
+        if self.lora_enabled:
+            scale = float(self.lora_alpha) / float(self.lora_rank)  # type: ignore[arg-type]
+            update = ops.matmul(self.lora_kernel_a, self.lora_kernel_b) * scale
+            kernel = kernel + ops.cast(update, kernel.dtype)
+        return kernel
 
     def call(self, inputs: Any, output_size: Any = None) -> Any:
         input_dtype = keras.backend.standardize_dtype(inputs.dtype)
@@ -136,7 +208,7 @@ class BaseConvTranspose(keras.layers.Layer):
             inputs = ops.cast(inputs, self.compute_dtype)
         outputs = conv_transpose(
             inputs,
-            weight_value(self.kernel, inputs.dtype),
+            self._kernel_value(inputs.dtype),
             strides=self.strides,
             padding=self.padding,
             output_padding=self.output_padding,
@@ -207,4 +279,6 @@ class BaseConvTranspose(keras.layers.Layer):
                 "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             }
         )
+        if self.lora_rank:
+            config.update({"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha})
         return config
