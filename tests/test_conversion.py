@@ -115,7 +115,8 @@ def test_to_keras_round_trip(name):
     (dict(dilation_rate=(1, 3), output_padding=(0, 2)), "output_padding"),
 ])
 def test_to_keras_refuses_what_keras_lacks(kwargs, argument):
-    model = keras.Sequential([keras.Input((5, 5, 4)), keras_deconv.Conv2DTranspose(4, 3, name="up", **kwargs)])
+    layer = keras_deconv.Conv2DTranspose(4, 3, name="up", **kwargs)
+    model = keras.Sequential([keras.Input((5, 5, 4)), layer])
     with pytest.raises(ValueError, match=rf"Layer 'up' \(Conv2DTranspose\).*Received: {argument}"):
         keras_deconv.to_keras(model)
 
@@ -129,7 +130,8 @@ def test_subclassed_model_gets_a_clear_error():
         def call(self, x):
             return self.up(x)
 
-    with pytest.raises(ValueError, match=r"Decoder is a subclassed model.*set_weights.*Received: model of class"):
+    message = r"Decoder is a subclassed model.*set_weights.*Received: model of class Decoder"
+    with pytest.raises(ValueError, match=message):
         keras_deconv.from_keras(Decoder())
 
 
