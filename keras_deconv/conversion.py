@@ -92,13 +92,14 @@ def _convert(model: Any, function: str, convert: Callable[[Any], Optional[Any]],
     converted = keras.models.clone_model(model, clone_function=clone, recursive=True)
     for old, new in pairs:
         new.set_weights(old.get_weights())
-    for layer in converted._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, replaced):
-            raise ValueError(
-                f"{function}() could not reach layer {layer.name!r} ({type(layer).__name__}): it sits "
-                "inside a layer that Keras clones from its config as a whole. Convert that layer by hand. "
-                f"Received: model {model.name!r}"
-            )
+    remaining: List[Any] = [layer for layer in converted._flatten_layers(include_self=False, recursive=True)
+                            if isinstance(layer, replaced)]
+    if remaining:
+        raise ValueError(
+            f"{function}() could not reach layer {remaining[0].name!r} ({type(remaining[0]).__name__}): "
+            "it sits inside a layer that Keras clones from its config as a whole. Convert that layer by "
+            f"hand. Received: model {model.name!r}"
+        )
     return converted
 
 
