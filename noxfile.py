@@ -60,12 +60,14 @@ def crossbackend(session: nox.Session) -> None:
 
 @nox.session
 def distribution(session: nox.Session) -> None:
-    """Run the layers under Keras's distribution API (JAX) and tf.distribute."""
-    install(session, "jax", "tensorflow")
+    """Run the layers under Keras's distribution API (JAX), tf.distribute and torch DDP."""
+    install(session, "jax", "tensorflow", "torch")
     jax_env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=8", **QUIET}
     session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=jax_env)
     tf_env = {"KERAS_BACKEND": "tensorflow", **QUIET}
     session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=tf_env)
+    torch_env = {"KERAS_BACKEND": "torch", **QUIET}
+    session.run("pytest", "tests/distribution", "-m", "distribution", *session.posargs, env=torch_env)
 
 
 @nox.session
