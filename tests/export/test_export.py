@@ -50,6 +50,9 @@ MODELS = {
     "2d_channels_first": (2, "channels_first", [dict(filters=4, kernel_size=4, strides=2, padding="same"),
                                                 dict(filters=2, kernel_size=3, strides=2, groups=2)]),
     "3d_channels_first": (3, "channels_first", [dict(filters=2, kernel_size=3, strides=2, padding="same")]),
+    # LoRA: the artifact computes with the merged kernel (the update is made non-zero below).
+    "2d_lora": (2, "channels_last", [dict(filters=4, kernel_size=3, strides=2, padding="same", lora_rank=2,
+                                          groups=2)]),
 }
 CHANNELS = 4
 #: Two input sizes per rank: (batch, spatial length).
@@ -66,9 +69,11 @@ def build_model(name):
         name=f"model_{name}",
     )
     rng = np.random.default_rng(0)
-    # Non-zero biases, so that a lost bias shows.
+    # Non-zero biases and LoRA updates, so that a lost one shows.
     for layer in model.layers:
         layer.bias.assign(rng.standard_normal(layer.bias.shape).astype("float32"))
+        if layer.lora_enabled:
+            layer.lora_kernel_b.assign(rng.standard_normal(layer.lora_kernel_b.shape).astype("float32"))
     return model
 
 
