@@ -21,6 +21,14 @@ output length (the end is cropped, or zero-padded when the output is longer).
 - an int ``p`` (PyTorch's meaning): crop ``p`` from both ends of the full
   output, then add ``output_padding`` at the end.
 - a pair ``(before, after)``: crop ``before`` and ``after``.
+- ``"circular"``: the axis is periodic. The output has length ``L = n *
+  stride`` and the full output folds onto it: ``out[(t - pad_before) mod L]
+  += full[t]``, with the 'same' ``pad_before = max(k_eff - stride, 0) // 2``.
+  Its interior equals 'same'; it is the exact adjoint of the circular
+  strided convolution with that alignment. No ``output_padding``.
+
+A tuple gives one entry per axis and may mix the modes: ``("same",
+"circular")`` for a latitude x longitude grid.
 
 >>> output_length(4, kernel_size=3, stride=2, padding="valid")
 9
@@ -45,7 +53,7 @@ Padding = Union[str, Tuple[Tuple[int, int], ...]]
 #: The padding of one axis after normalisation.
 AxisPadding = Union[str, Tuple[int, int]]
 
-PADDING_MODES = ("valid", "same")
+PADDING_MODES = ("valid", "same", "circular")
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
@@ -115,11 +123,12 @@ def normalize_positive_int(value: Any, name: str) -> int:
 
 
 def normalize_padding(padding: Any, rank: int) -> Padding:
-    """Normalise ``padding`` to "valid", "same" or ``rank`` (before, after) pairs.
+    """Normalise ``padding`` to one mode for every axis, or one entry per axis.
 
-    Accepted: "valid" or "same" in any case; an int ``p`` (crop ``p`` from
-    both ends of every axis, as PyTorch); a tuple of ``rank`` ints (one ``p``
-    per axis); a tuple of ``rank`` (before, after) pairs.
+    Accepted: "valid", "same" or "circular" in any case; an int ``p`` (crop
+    ``p`` from both ends of every axis, as PyTorch); a tuple of ``rank``
+    entries, each a mode, an int ``p`` or a (before, after) pair. The result
+    is a mode, or a tuple of modes and (before, after) pairs.
 
     >>> normalize_padding("SAME", 2)
     'same'
@@ -127,15 +136,11 @@ def normalize_padding(padding: Any, rank: int) -> Padding:
     ((1, 1), (1, 1))
     >>> normalize_padding((1, (0, 2)), 2)
     ((1, 1), (0, 2))
+    >>> normalize_padding(("Same", "circular"), 2)
+    ('same', 'circular')
     """
     if isinstance(padding, str):
-        mode = padding.lower()
-        if mode not in PADDING_MODES:
-            raise ValueError(
-                "The `padding` argument must be 'valid', 'same', an int, or a tuple "
-                f"of ints or (before, after) pairs. Received: padding={padding!r}"
-            )
-        return mode
+        return _padding_mode(padding, padding)
     if _is_int(padding):
         if padding < 0:
             raise ValueError(
@@ -152,8 +157,11 @@ def normalize_padding(padding: Any, rank: int) -> Padding:
             f"The `padding` argument must have one entry per spatial axis ({rank}). "
             f"Received: padding={padding!r}"
         )
-    pairs = []
+    pairs: list = []
     for item in padding:
+        if isinstance(item, str):
+            pairs.append(_padding_mode(item, padding))
+            continue
         if _is_int(item):
             pair: Tuple[Any, ...] = (item, item)
         elif isinstance(item, (tuple, list)) and len(item) == 2:
@@ -173,6 +181,30 @@ def normalize_padding(padding: Any, rank: int) -> Padding:
             )
         pairs.append((int(pair[0]), int(pair[1])))
     return tuple(pairs)
+
+
+def _padding_mode(mode: str, padding: Any) -> str:
+    if mode.lower() not in PADDING_MODES:
+        raise ValueError(
+            "The `padding` argument must be 'valid', 'same', 'circular', an int, or a tuple "
+            f"of modes, ints or (before, after) pairs. Received: padding={padding!r}"
+        )
+    return mode.lower()
+
+
+def check_circular_arguments(padding: Padding, rank: int, output_padding: Optional[Sequence[int]]) -> None:
+    """Refuse ``output_padding`` on a circular axis (its length is always ``n * stride``).
+
+    >>> check_circular_arguments(("same", "circular"), 2, (1, 0))
+    """
+    if output_padding is None:
+        return
+    for axis, mode in enumerate(axis_paddings(padding, rank)):
+        if mode == "circular" and output_padding[axis]:
+            raise ValueError(
+                f"`output_padding` cannot extend the circular axis {axis}: its output length is "
+                f"input length * stride. Received: padding={padding!r}, output_padding={tuple(output_padding)}"
+            )
 
 
 def normalize_data_format(data_format: Optional[str], default: str = "channels_last") -> str:
@@ -264,6 +296,8 @@ def output_length(
         if output_padding is None:
             return input_length * stride
         return (input_length - 1) * stride + k_eff % 2 + output_padding
+    if padding == "circular":
+        return input_length * stride
     assert not isinstance(padding, str)
     before, after = padding
     extra = output_padding or 0
@@ -286,7 +320,11 @@ def output_length_range(
     (7, 8)
     >>> output_length_range(4, 4, stride=2, padding="same")
     (6, 8)
+    >>> output_length_range(4, 4, stride=2, padding="circular")
+    (8, 8)
     """
+    if _axis_padding(padding) == "circular":
+        return input_length * stride, input_length * stride
     largest_pad = max(stride, dilation) - 1
     low = output_length(input_length, kernel_size, stride, dilation, padding, 0)
     high = output_length(input_length, kernel_size, stride, dilation, padding, largest_pad)
@@ -317,6 +355,8 @@ def pad_before(
     padding = _axis_padding(padding)
     if padding == "valid":
         return 0
+    if padding == "circular":
+        return max(effective_kernel_size(kernel_size, dilation) - stride, 0) // 2
     if padding == "same":
         if input_length is None or length is None:
             raise ValueError("'same' padding needs the input and output lengths.")
@@ -464,6 +504,12 @@ def axis_geometry(
     >>> axis_geometry(4, 1, 2, 1, "valid", None)
     (0, -1)
     """
+    if _axis_padding(padding) == "circular":
+        # Crops of the full output of the input extended by circular_extension:
+        # the window [pad_before + a*stride, ... + n*stride) (see circular_extension).
+        a, b = circular_extension(kernel_size, stride, dilation)
+        before = pad_before(None, kernel_size, stride, dilation, padding) + a * stride
+        return before, (b - 1) * stride + effective_kernel_size(kernel_size, dilation) - before + a * stride
     # Any length gives the same crops (see the docstring); 1 stands in for a length
     # that is unknown or symbolic (jax.export, torch.export), so the crops are ints.
     n = input_length if isinstance(input_length, int) else 1
@@ -487,3 +533,25 @@ def conv_flops(
     3072
     """
     return 2 * batch * math.prod(input_spatial) * math.prod(kernel_size) * in_channels * filters // groups
+
+
+def circular_extension(kernel_size: int, stride: int = 1, dilation: int = 1) -> Tuple[int, int]:
+    """Rows ``(a, b)`` to wrap around a circular axis so that cropping computes the fold.
+
+    Input row ``i`` reaches output positions ``i*stride .. i*stride + k_eff - 1``
+    of the full output; the circular output is the window ``[pad_before,
+    pad_before + n*stride)`` of the full output of the periodic input. The
+    rows that reach that window are ``-a .. n - 1 + b``, with ``a = (k_eff - 1
+    - pad_before) // stride`` and ``b = ceil(pad_before / stride)``: the
+    input extended by its last ``a`` rows before and first ``b`` rows after,
+    a static amount whatever ``n`` is. Each ``x[i] * w[k]`` then lands in the
+    window exactly once (the window is one period long).
+
+    >>> circular_extension(3, stride=2)  # k_eff 3, pad_before 0
+    (1, 0)
+    >>> circular_extension(4, stride=1, dilation=2)  # k_eff 7, pad_before 3
+    (3, 3)
+    """
+    before = pad_before(None, kernel_size, stride, dilation, "circular")
+    k_eff = effective_kernel_size(kernel_size, dilation)
+    return (k_eff - 1 - before) // stride, -(-before // stride)

@@ -22,7 +22,7 @@ from keras import ops
 
 from keras_deconv import arithmetic
 from keras_deconv._paths import PATHS
-from keras_deconv._paths.common import dynamic_shape, taps_overlap
+from keras_deconv._paths.common import dynamic_shape, taps_overlap, wrap_around
 from keras_deconv._paths.native import native_supports
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
@@ -131,6 +131,8 @@ class _Plan:
     groups: int
     data_format: str
     crops: Tuple[Tuple[int, int], ...]
+    #: Per spatial axis, the rows wrapped around a circular axis (``arithmetic.circular_extension``), else None.
+    extensions: Tuple[Optional[Tuple[int, int]], ...]
     output_shape: Tuple[Optional[int], ...]
     batch_shape: Tuple[Optional[int], ...]
     kernel_size: Tuple[int, ...]
@@ -152,6 +154,7 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
     dilation_t = arithmetic.normalize_tuple(dilation_rate, rank, "dilation_rate")
     padding_n = arithmetic.normalize_padding(padding, rank)
     output_padding_t = arithmetic.normalize_output_padding(output_padding, rank, strides_t, dilation_t)
+    arithmetic.check_circular_arguments(padding_n, rank, output_padding_t)
     data_format_n = arithmetic.normalize_data_format(data_format, keras.config.image_data_format())
     groups = arithmetic.normalize_positive_int(groups, "groups")
     if path not in PATH_NAMES:
@@ -198,6 +201,11 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
         f"padding={padding!r}, inputs.shape={input_shape}, kernel.shape={kernel_shape}",
     )
     paddings = arithmetic.axis_paddings(padding_n, rank)
+    extensions = tuple(
+        arithmetic.circular_extension(kernel_size[a], strides_t[a], dilation_t[a])
+        if paddings[a] == "circular" else None
+        for a in range(rank)
+    )
     crops = tuple(
         arithmetic.axis_geometry(
             spatial[a], kernel_size[a], strides_t[a], dilation_t[a], paddings[a],
@@ -209,7 +217,7 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
     return _Plan(rank=rank, strides=strides_t, dilation_rate=dilation_t, groups=groups,
                  data_format=data_format_n, crops=crops, output_shape=out_shape,
                  batch_shape=tuple(input_shape[: len(input_shape) - rank - 1]), path=path,
-                 kernel_size=kernel_size)
+                 kernel_size=kernel_size, extensions=extensions)
 
 
 #: Above this many output values, JAX and NumPy trade the matmul path's speed for
@@ -356,6 +364,9 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
         lead = len(plan.batch_shape)
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, len(plan.batch_shape), rank)
+    if any(plan.extensions):
+        # Circular axes: the periodic input, whose full output the crops fold (see arithmetic).
+        x = wrap_around(x, plan.extensions)
     path = plan.path
     if path == "auto":
         backend = keras.backend.backend()

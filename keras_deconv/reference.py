@@ -30,6 +30,9 @@ def reference_axis(n, k, s, d, padding, output_padding=None, output_size=None):
       total, of which the smaller half goes before.
     - int p / pair (a, b): PyTorch crops p (a, b) from the full output, then
       output_padding extends the end.
+    - 'circular': the axis is periodic with length ``n*s``; pad_before as
+      'same' (``max(k_eff - s, 0) // 2``), and every position of the full
+      output wraps modulo the length (done in ``reference_conv_transpose``).
     """
     k_eff = (k - 1) * d + 1
     full = (n - 1) * s + k_eff
@@ -41,6 +44,10 @@ def reference_axis(n, k, s, d, padding, output_padding=None, output_size=None):
             length = n * s + max(k_eff - s, 0)
         else:
             length = full + output_padding
+    elif padding == "circular":
+        # Periodic: length n*s, the full output folded onto it after 'same''s pad_before.
+        length = n * s
+        before = max(k_eff - s, 0) // 2
     elif padding == "same":
         if output_size is not None:
             length = output_size
@@ -63,7 +70,7 @@ def reference_conv_transpose(x, w, strides, padding, output_padding=None, dilati
                              groups=1, output_size=None, channels_first=False):
     """Transposed convolution of ``x`` (batch, *spatial, C) by ``w`` in float64 or complex128.
 
-    ``padding`` is 'valid', 'same', or a per-axis list of ints or pairs;
+    ``padding`` is 'valid', 'same', 'circular', or a per-axis list of those, ints or pairs;
     ``strides``, ``dilation``, ``output_padding`` and ``output_size`` are
     per-axis tuples.
 
@@ -91,10 +98,13 @@ def reference_conv_transpose(x, w, strides, padding, output_padding=None, dilati
         op = None if output_padding is None else output_padding[a]
         size = None if output_size is None else output_size[a]
         axes.append(reference_axis(spatial_in[a], w.shape[a], strides[a], dilation[a], pad, op, size))
+    periodic = [(padding if isinstance(padding, str) else padding[a]) == "circular" for a in range(rank)]
     out = np.zeros((x.shape[0],) + tuple(length for _, length in axes) + (filters,), dtype)
     for i in itertools.product(*(range(n) for n in spatial_in)):
         for k in itertools.product(*(range(kk) for kk in w.shape[:rank])):
             o = tuple(i[a] * strides[a] + k[a] * dilation[a] - axes[a][0] for a in range(rank))
+            # A periodic axis wraps every position into [0, length).
+            o = tuple(o[a] % axes[a][1] if periodic[a] else o[a] for a in range(rank))
             if not all(0 <= o[a] < axes[a][1] for a in range(rank)):
                 continue
             for g in range(groups):

@@ -125,6 +125,56 @@ def interleave_phases(phases: Sequence[Any], strides: Sequence[int]) -> Any:
     return interleave(ops.stack(phases, axis=-2), strides)  # stacked: (B, *rows, S, F)
 
 
+def static_slice(y: Any, slices: Sequence[slice]) -> Any:
+    """``y[slices]`` for slices with int (or None) bounds, also where sizes are symbolic.
+
+    jnp indexing falls back to a gather on symbolic sizes, which jax2onnx
+    cannot lower; ``lax.slice`` takes symbolic limits. Starts must be >= 0.
+    """
+    if _symbolic_on_jax(y.shape):
+        from jax import lax
+
+        limits = [n if s.stop is None else (n + s.stop if s.stop < 0 else s.stop)
+                  for n, s in zip(y.shape, slices)]
+        return lax.slice(y, [s.start or 0 for s in slices], limits)
+    return y[tuple(slices)]
+
+
+def wrap_around(x: Any, extensions: Sequence[Any]) -> Any:
+    """Extend circular axes periodically: the last ``a`` rows before, the first ``b`` after.
+
+    ``x`` is channels_last with one batch axis; ``extensions`` holds one
+    ``(a, b)`` (see ``arithmetic.circular_extension``) or None per spatial
+    axis. Where the length is unknown, symbolic, or shorter than ``a`` or
+    ``b``, the axis is tiled first, so the rows are right for any length and
+    every slice is static.
+
+    >>> import numpy as np
+    >>> np.asarray(wrap_around(np.arange(3.0).reshape(1, 3, 1), [(2, 4)]))[0, :, 0].tolist()
+    [1.0, 2.0, 0.0, 1.0, 2.0, 0.0, 1.0, 2.0, 0.0]
+    """
+    for axis, extension in enumerate(extensions):
+        if not extension or extension == (0, 0):
+            continue
+        before, after = extension
+        dim = 1 + axis
+        length = x.shape[dim]
+        copies = 1 if isinstance(length, int) and length >= max(before, after) else max(before, after)
+        tiled = x if copies == 1 else ops.concatenate([x] * copies, axis=dim)
+        rows = [slice(None)] * len(x.shape)
+        parts = []
+        if before:
+            # The last rows as the first rows of the reversed axis: no start depends on the length.
+            rows[dim] = slice(0, before)
+            parts.append(ops.flip(static_slice(ops.flip(tiled, axis=dim), rows), axis=dim))
+        parts.append(x)
+        if after:
+            rows[dim] = slice(0, after)
+            parts.append(static_slice(tiled, rows))
+        x = ops.concatenate(parts, axis=dim)
+    return x
+
+
 def crop_to_window(y: Any, crops: Sequence[Tuple[int, int]], overshoot: Sequence[int]) -> Any:
     """Cut ``y`` (channels_last, holding full-output positions from 0) to ``crops``.
 
@@ -141,15 +191,7 @@ def crop_to_window(y: Any, crops: Sequence[Tuple[int, int]], overshoot: Sequence
     slices.append(slice(None))
     pads.append((0, 0))
     if any(s.start is not None or s.stop is not None for s in slices):
-        if _symbolic_on_jax(y.shape):
-            # jnp indexing falls back to a gather on symbolic sizes, which
-            # jax2onnx cannot lower; lax.slice takes symbolic limits.
-            from jax import lax
-
-            limits = [n if s.stop is None else n + s.stop for n, s in zip(y.shape, slices)]
-            y = lax.slice(y, [s.start or 0 for s in slices], limits)
-        else:
-            y = y[tuple(slices)]
+        y = static_slice(y, slices)
     if any(p[1] for p in pads):
         y = ops.pad(y, pads)
     return y

@@ -55,6 +55,7 @@ class BaseConvTranspose(keras.layers.Layer):
         self.output_padding = arithmetic.normalize_output_padding(
             output_padding, rank, self.strides, self.dilation_rate
         )
+        arithmetic.check_circular_arguments(self.padding, rank, self.output_padding)
         self.data_format = arithmetic.normalize_data_format(
             data_format, keras.config.image_data_format()
         )
