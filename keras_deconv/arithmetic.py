@@ -203,7 +203,8 @@ def check_circular_arguments(padding: Padding, rank: int, output_padding: Option
         if mode == "circular" and output_padding[axis]:
             raise ValueError(
                 f"`output_padding` cannot extend the circular axis {axis}: its output length is "
-                f"input length * stride. Received: padding={padding!r}, output_padding={tuple(output_padding)}"
+                f"input length * stride. Received: padding={padding!r}, "
+                f"output_padding={tuple(output_padding)}"
             )
 
 

@@ -131,7 +131,7 @@ class _Plan:
     groups: int
     data_format: str
     crops: Tuple[Tuple[int, int], ...]
-    #: Per spatial axis, the rows wrapped around a circular axis (``arithmetic.circular_extension``), else None.
+    #: Per spatial axis: rows wrapped around a circular axis (``arithmetic.circular_extension``) or None.
     extensions: Tuple[Optional[Tuple[int, int]], ...]
     output_shape: Tuple[Optional[int], ...]
     batch_shape: Tuple[Optional[int], ...]

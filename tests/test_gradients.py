@@ -36,6 +36,10 @@ CASES = [
      dict(strides=2, padding="same", output_size=(5, 6)), "same"),
     ("3d-valid-dilation", (1, 2, 2, 2, 1), (2, 2, 2, 2, 1),
      dict(strides=2, dilation_rate=(1, 1, 2)), "valid"),
+    ("2d-circular-and-same-groups", (1, 3, 2, 4), (3, 4, 1, 4),
+     dict(strides=2, dilation_rate=(1, 2), padding=("same", "circular"), groups=2), ["same", "circular"]),
+    ("1d-circular-wraps-twice", (2, 2, 2), (4, 2, 2),
+     dict(strides=1, dilation_rate=2, padding="circular"), "circular"),
 ]
 PATHS = ["auto", "matmul", "phase", "native"]
 

@@ -1,0 +1,168 @@
+"""padding='circular': values, adjoint, shift equivariance, shapes, refusals and files.
+
+The definition (``keras_deconv.arithmetic``): on a circular axis the output
+has length ``L = n * stride`` and ``out[(t - pad_before) mod L] += full[t]``
+with the 'same' ``pad_before = max(k_eff - stride, 0) // 2``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from conftest import BACKEND, to_numpy
+
+import keras_deconv
+from keras_deconv._paths.native import native_supports
+from keras_deconv.ops import conv_transpose
+from keras_deconv.reference import reference_conv_transpose
+
+
+def _paths(rank, dilation, groups):
+    paths = ["auto", "matmul", "phase"]
+    if native_supports(BACKEND, rank, dilation, groups, "float32"):
+        paths.append("native")
+    return paths
+
+
+def _grid():
+    """(rank, kernel, stride, dilation, groups, padding per axis, data_format, length)."""
+    rng = np.random.default_rng(12)
+    cases = []
+    # Rank 1: every kernel 1-4, stride 1-3, dilation 1-2 and groups 1-2, on a long
+    # and a one-row input (where the kernel wraps around more than once).
+    for k, s, d, g in itertools.product((1, 2, 3, 4), (1, 2, 3), (1, 2), (1, 2)):
+        cases.append((1, (k,), (s,), (d,), g, ("circular",), "channels_last", 5 if (k + s) % 2 else 1))
+    # Ranks 2 and 3: a seeded sample, every axis circular or mixed with the other modes.
+    modes = ["circular", "same", "valid", (1, 0)]
+    for rank, count in ((2, 16), (3, 8)):
+        for _ in range(count):
+            kernel = tuple(int(v) for v in rng.integers(1, 5, rank))
+            strides = tuple(int(v) for v in rng.integers(1, 4, rank))
+            dilation = tuple(int(v) for v in rng.integers(1, 3, rank))
+            padding = tuple(modes[int(i)] for i in rng.integers(0, 4, rank))
+            if "circular" not in padding:
+                padding = ("circular",) + padding[1:]
+            fmt = ("channels_last", "channels_first")[int(rng.integers(0, 2))]
+            cases.append((rank, kernel, strides, dilation, int(rng.integers(1, 3)), padding, fmt, 3))
+    return cases
+
+
+GRID = _grid()
+
+
+def _id(case):
+    rank, k, s, d, g, padding, fmt, n = case
+    modes = "-".join(p if isinstance(p, str) else "pair" for p in padding)
+    return f"{rank}d-k{k}-s{s}-d{d}-g{g}-{modes}-{fmt[9:]}-n{n}"
+
+
+@pytest.mark.parametrize("case", GRID, ids=[_id(c) for c in GRID])
+def test_every_path_matches_the_reference(case, rng):
+    rank, kernel, strides, dilation, groups, padding, fmt, n = case
+    channels_first = fmt == "channels_first"
+    x = rng.standard_normal((2,) + (n,) * rank + (2 * groups,)).astype("float32")
+    w = rng.standard_normal(kernel + (2, 2 * groups)).astype("float32")
+    expected = reference_conv_transpose(x, w, strides, list(padding), None, dilation, groups=groups)
+    if channels_first:
+        x, expected = np.moveaxis(x, -1, 1), np.moveaxis(expected, -1, 1)
+    for path in _paths(rank, dilation, groups):
+        y = conv_transpose(x, w, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
+                           data_format=fmt, path=path)
+        y = to_numpy(y)
+        assert y.shape == expected.shape, path
+        scale = max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(y, expected, rtol=0, atol=1e-5 * scale, err_msg=path)
+
+
+def circular_strided_conv(y, w, stride, dilation, before):
+    """The forward circular convolution, written on its own: ``x[i] = sum_k y[(i*s + k*d - pb) mod L] w[k]``.
+
+    1D, one group: ``y`` (batch, L, filters), ``w`` (taps, filters, channels).
+    """
+    batch, length, _ = y.shape
+    n = length // stride
+    x = np.zeros((batch, n, w.shape[2]))
+    for i in range(n):
+        for k in range(w.shape[0]):
+            x[:, i] += y[:, (i * stride + k * dilation - before) % length] @ w[k]
+    return x
+
+
+@pytest.mark.parametrize("k,s,d", [(3, 2, 1), (4, 2, 1), (3, 1, 2), (5, 3, 1), (2, 3, 1)])
+def test_adjoint_of_the_circular_strided_convolution(k, s, d, rng):
+    x = rng.standard_normal((2, 6, 3))
+    w = rng.standard_normal((k, 4, 3))
+    y = rng.standard_normal((2, 6 * s, 4))
+    before = max((k - 1) * d + 1 - s, 0) // 2
+    forward = to_numpy(conv_transpose(x.astype("float32"), w.astype("float32"), strides=s, dilation_rate=d,
+                                      padding="circular"))
+    left = float(np.sum(forward * y))
+    right = float(np.sum(x * circular_strided_conv(y, w, s, d, before)))
+    assert abs(left - right) <= 1e-4 * max(1.0, abs(right))
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_rolling_the_input_by_one_rolls_the_output_by_the_stride(rank, rng):
+    strides = (2, 3, 2)[:rank]
+    x = rng.standard_normal((1,) + (4,) * rank + (2,)).astype("float32")
+    w = rng.standard_normal((3,) * rank + (2, 2)).astype("float32")
+    y = to_numpy(conv_transpose(x, w, strides=strides, padding="circular"))
+    for axis in range(rank):
+        shifted = np.roll(x, 1, axis=1 + axis)
+        rolled = to_numpy(conv_transpose(shifted, w, strides=strides, padding="circular"))
+        np.testing.assert_allclose(rolled, np.roll(y, strides[axis], axis=1 + axis), rtol=1e-5, atol=1e-5)
+
+
+def test_interior_equals_same(rng):
+    x = rng.standard_normal((1, 8, 2)).astype("float32")
+    w = rng.standard_normal((5, 3, 2)).astype("float32")
+    circular = to_numpy(conv_transpose(x, w, strides=2, padding="circular"))
+    same = to_numpy(conv_transpose(x, w, strides=2, padding="same"))
+    assert circular.shape == same.shape
+    np.testing.assert_allclose(circular[:, 2:-2], same[:, 2:-2], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(circular, same)  # the ends wrap
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match=r"output_padding.*circular axis 1.*Received: padding="):
+        keras_deconv.Conv2DTranspose(2, 3, strides=2, padding=("same", "circular"), output_padding=1)
+    x = np.zeros((1, 4, 2), "float32")
+    w = np.zeros((3, 2, 2), "float32")
+    with pytest.raises(ValueError, match=r"output_size.*\[8, 8\]"):
+        conv_transpose(x, w, strides=2, padding="circular", output_size=9)
+    assert to_numpy(conv_transpose(x, w, strides=2, padding="circular", output_size=8)).shape == (1, 8, 2)
+    with pytest.raises(ValueError, match="'valid', 'same', 'circular'"):
+        keras_deconv.Conv1DTranspose(2, 3, padding="periodic")
+
+
+@pytest.mark.parametrize("padding", ["circular", ("circular", "same"), ("valid", "circular")])
+def test_shapes_static_unknown_and_symbolic(padding, rng):
+    layer = keras_deconv.Conv2DTranspose(3, 3, strides=(2, 3), padding=padding)
+    x = rng.standard_normal((2, 4, 5, 2)).astype("float32")
+    real = to_numpy(layer(x)).shape
+    assert tuple(layer.compute_output_shape(x.shape)) == real
+    assert tuple(layer(keras.Input((4, 5, 2))).shape) == (None,) + real[1:]
+    unknown = layer(keras.Input((None, 5, 2))).shape
+    assert tuple(unknown) == (None, None) + real[2:]
+
+
+def test_config_and_keras_file_round_trip(rng, tmp_path):
+    layer = keras_deconv.Conv2DTranspose(3, 3, strides=2, padding=("same", "circular"), groups=1)
+    model = keras.Sequential([keras.Input((4, 4, 2)), layer])
+    x = rng.standard_normal((2, 4, 4, 2)).astype("float32")
+    assert keras_deconv.Conv2DTranspose.from_config(layer.get_config()).padding == ("same", "circular")
+    model.save(tmp_path / "circular.keras")
+    reloaded = keras.saving.load_model(tmp_path / "circular.keras")
+    assert reloaded.layers[0].padding == ("same", "circular")
+    np.testing.assert_array_equal(to_numpy(reloaded(x)), to_numpy(model(x)))
+
+
+def test_complex_values(rng):
+    x = (rng.standard_normal((1, 4, 2)) + 1j * rng.standard_normal((1, 4, 2))).astype("complex64")
+    w = (rng.standard_normal((3, 2, 2)) + 1j * rng.standard_normal((3, 2, 2))).astype("complex64")
+    y = to_numpy(conv_transpose(x, w, strides=2, padding="circular"))
+    expected = reference_conv_transpose(x, w, (2,), "circular")
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
