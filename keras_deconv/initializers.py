@@ -1,4 +1,10 @@
-"""Complex weight initialisers (Trabelsi et al. 2018, "Deep Complex Networks").
+"""Kernel initialisers: complex variance scaling, and checkerboard-free kernels.
+
+``CheckerboardFree`` (below) starts a transposed convolution as a
+nearest-neighbour up-sampling of a stride-1 convolution (the ICNR idea of
+Aitken et al. 2017), so its first outputs have no checkerboard.
+
+Complex weight initialisers (Trabelsi et al. 2018, "Deep Complex Networks"):
 
 A complex weight ``w = r * exp(i * theta)`` gets a uniform phase ``theta`` in
 ``[-pi, pi)`` and a modulus ``r`` whose second moment ``E[r^2] = Var(w)``
@@ -165,6 +171,74 @@ def get(identifier: Any, complex_dtype: bool = False) -> Any:
     return initializer
 
 
+@keras.saving.register_keras_serializable(package="keras_deconv")
+class CheckerboardFree(keras.initializers.Initializer):
+    """Kernels with ``w[j] = v[j // stride]`` on every axis: no checkerboard at initialisation.
+
+    ``v`` (the kernel with ``kernel_size // strides`` taps per axis) is drawn
+    by ``base_initializer``; each of its taps is repeated ``stride`` times.
+    A transposed convolution with such a kernel is a stride-1 transposed
+    convolution with ``v`` followed by nearest-neighbour up-sampling: every
+    block of ``prod(strides)`` outputs that starts at a multiple of the
+    stride in the full output holds one value. Layers take it by name,
+    ``kernel_initializer="checkerboard_free"``, and bind their own strides.
+
+    Variance: an output sums ``prod(kernel_size // strides)`` taps times the
+    input channels either way, so ``v`` must have the variance the base
+    initialiser gives the full kernel. For Keras's variance-scaling
+    initialisers (Glorot, He, LeCun), whose variance is ``scale / fan`` and
+    whose fans grow with the kernel's taps, ``v`` is drawn for its own shape
+    and divided by ``sqrt(prod(strides))``; other initialisers have no fan,
+    and ``v`` keeps their draw.
+
+    Args:
+        strides: int or tuple, the layer's strides.
+        base_initializer: the initialiser of ``v`` (name, config or instance).
+        seed: optional int, passed to the base initialiser.
+
+    Raises:
+        ValueError: when a kernel size is not a multiple of its stride
+            (naming ``kernel_size`` and ``strides``).
+
+    >>> import numpy as np
+    >>> w = np.asarray(CheckerboardFree(2, "random_normal", seed=1)((4, 1, 1)))[:, 0, 0]
+    >>> bool(w[0] == w[1] and w[2] == w[3] and w[1] != w[2])
+    True
+    """
+
+    def __init__(self, strides: Any, base_initializer: Any = "glorot_uniform",
+                 seed: Optional[int] = None) -> None:
+        self.strides = strides
+        self.seed = seed
+        base = keras.initializers.get(base_initializer)
+        if seed is not None and "seed" in base.get_config():
+            base = base.__class__.from_config({**base.get_config(), "seed": seed})
+        self.base_initializer = base
+
+    def __call__(self, shape: Any, dtype: Any = None) -> Any:
+        shape = tuple(shape)
+        rank = len(shape) - 2
+        strides = (self.strides,) * rank if isinstance(self.strides, int) else tuple(self.strides)
+        kernel_size = shape[:rank]
+        if len(strides) != rank or any(k % s for k, s in zip(kernel_size, strides)):
+            raise ValueError(
+                "A checkerboard-free kernel needs every kernel size to be a multiple of its stride. "
+                f"Received: kernel_size={kernel_size}, strides={strides}"
+            )
+        small = tuple(k // s for k, s in zip(kernel_size, strides)) + shape[rank:]
+        v = self.base_initializer(small, dtype=dtype)
+        if isinstance(self.base_initializer, keras.initializers.VarianceScaling):
+            v = v / math.sqrt(math.prod(strides))
+        for axis, stride in enumerate(strides):
+            v = ops.repeat(v, stride, axis=axis)
+        return v
+
+    def get_config(self) -> dict:
+        strides = self.strides if isinstance(self.strides, int) else list(self.strides)
+        return {"strides": strides, "base_initializer": keras.initializers.serialize(self.base_initializer),
+                "seed": self.seed}
+
+
 def real_parts_initializer(initializer: Any) -> Any:
     """An initialiser for the stored ``shape + (2,)`` real parts of a complex weight."""
     if isinstance(initializer, ComplexVarianceScaling):
@@ -173,4 +247,4 @@ def real_parts_initializer(initializer: Any) -> Any:
     return initializer
 
 
-__all__ = ["ComplexVarianceScaling", "COMPLEX_NAMES", "get", "real_parts_initializer"]
+__all__ = ["CheckerboardFree", "ComplexVarianceScaling", "COMPLEX_NAMES", "get", "real_parts_initializer"]

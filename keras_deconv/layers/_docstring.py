@@ -11,10 +11,11 @@ Args:
     filters: int, the number of output channels.
     kernel_size: int or tuple of {rank} ints.
     strides: int or tuple of {rank} ints. May be combined with dilation.
-    padding: ``"valid"`` or ``"same"`` (case-insensitive, as tf.keras), an
-        int or tuple of {rank} ints ``p`` (crop ``p`` from both ends of the
-        full output, as PyTorch), or a tuple of {rank} ``(before, after)``
-        pairs.
+    padding: ``"valid"`` or ``"same"`` (case-insensitive, as tf.keras),
+        ``"circular"`` (periodic axes: length ``n * stride``, the full output
+        wrapped around), an int or tuple of {rank} ints ``p`` (crop ``p`` from
+        both ends of the full output, as PyTorch), or a tuple of {rank}
+        entries mixing modes, ints and ``(before, after)`` pairs.
     output_padding: None, or int or tuple of {rank} ints, each smaller than
         ``max(stride, dilation)`` of its axis (PyTorch's rule): extra length
         at the end of the output. None infers the length (see Output shape).
@@ -26,7 +27,11 @@ Args:
         ``(g+1)*filters/groups - 1``.
     activation: activation function or name; None for linear.
     use_bias: bool, whether to add a bias of shape ``(filters,)``.
-    kernel_initializer: initializer of the kernel (name or object).
+    kernel_initializer: initializer of the kernel (name or object);
+        ``"checkerboard_free"`` starts the layer as a nearest-neighbour
+        up-sampling of a stride-1 convolution (no checkerboard; see
+        ``keras_deconv.initializers.CheckerboardFree``), and needs kernel
+        sizes that are multiples of the strides and no dilation.
     bias_initializer: initializer of the bias (name or object).
     kernel_regularizer: regularizer of the kernel.
     bias_regularizer: regularizer of the bias.

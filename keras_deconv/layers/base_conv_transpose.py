@@ -72,7 +72,7 @@ class BaseConvTranspose(keras.layers.Layer):
         # Complex layers keep each weight as real parts (see keras_deconv/_paths/complex.py),
         # and the variance-scaling names select complex initialisers.
         self._complex_dtype = is_complex_dtype(self.dtype_policy.compute_dtype)
-        self.kernel_initializer = complex_initializers.get(kernel_initializer, self._complex_dtype)
+        self.kernel_initializer = self._kernel_initializer(kernel_initializer)
         self.bias_initializer = complex_initializers.get(bias_initializer, self._complex_dtype)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
@@ -84,6 +84,27 @@ class BaseConvTranspose(keras.layers.Layer):
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
+
+    def _kernel_initializer(self, identifier: Any) -> Any:
+        """The kernel initialiser; "checkerboard_free" binds this layer's strides (and is checked)."""
+        if isinstance(identifier, str) and identifier.lower() == "checkerboard_free":
+            identifier = complex_initializers.CheckerboardFree(self.strides)
+        initializer = complex_initializers.get(identifier, self._complex_dtype)
+        if isinstance(initializer, complex_initializers.CheckerboardFree):
+            received = (f"Received: kernel_size={self.kernel_size}, strides={self.strides}, "
+                        f"dilation_rate={self.dilation_rate}")
+            if self._complex_dtype:
+                raise ValueError(f"The checkerboard-free initialiser takes real layers only. {received}, "
+                                 f"dtype={self.dtype_policy.compute_dtype!r}")
+            bound = initializer.strides
+            bound = (bound,) * self.rank if isinstance(bound, int) else tuple(bound)
+            if bound != self.strides:
+                raise ValueError(f"A CheckerboardFree initialiser must have the layer's strides. {received}, "
+                                 f"initializer strides={bound}")
+            if any(k % s for k, s in zip(self.kernel_size, self.strides)) or max(self.dilation_rate) > 1:
+                raise ValueError("A checkerboard-free kernel needs every kernel size to be a multiple of "
+                                 f"its stride, and no dilation. {received}")
+        return initializer
 
     @property
     def _channel_axis(self) -> int:
