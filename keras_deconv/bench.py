@@ -64,6 +64,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 #: Implementation names as they appear in the results.
 KERAS_DECONV = "keras_deconv"
 KERAS_DECONV_XLA = "keras_deconv+xla"
+#: keras_deconv with padding="circular" (same output length as 'same'), timed beside 'same'.
+KERAS_DECONV_CIRCULAR = "keras_deconv circular"
 KERAS_BUILTIN = "keras"
 TORCH_NATIVE = "torch"
 #: Smallest torch-native peak (MiB) from which a memory ratio is reported.
@@ -207,11 +209,11 @@ def _inputs(case: Case, seed: int = 0) -> Tuple[Any, Any, Any]:
     return x, w, cotangent
 
 
-def _keras_deconv_op(case: Case, path: str) -> Callable[[Any, Any], Any]:
+def _keras_deconv_op(case: Case, path: str, padding: str = "same") -> Callable[[Any, Any], Any]:
     from keras_deconv.ops import conv_transpose
 
     def op(x: Any, w: Any) -> Any:
-        return conv_transpose(x, w, strides=case.strides, padding="same", data_format="channels_last",
+        return conv_transpose(x, w, strides=case.strides, padding=padding, data_format="channels_last",
                               dilation_rate=case.dilation, groups=case.groups, path=path)
 
     return op
@@ -333,6 +335,8 @@ def _functions(implementation: str, path: str, case: Case, backend: str,
         return _torch_native_functions(case, arrays)
     if implementation == KERAS_BUILTIN:
         return _backend_functions(backend, _keras_builtin_op(case), arrays)
+    if implementation == KERAS_DECONV_CIRCULAR:
+        return _backend_functions(backend, _keras_deconv_op(case, path, "circular"), arrays)
     xla = implementation == KERAS_DECONV_XLA
     return _backend_functions(backend, _keras_deconv_op(case, path), arrays, xla=xla)
 
@@ -345,6 +349,12 @@ def _refusal(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     text = (lines[-1] if lines[0] == "in user code:" else lines[0]) if lines else ""
     return f"{type(error).__name__}: {text[:200]}"
+
+
+def _time_ratio(results: Dict[str, Dict[str, Any]], row: str, base: str, phase: str) -> Optional[float]:
+    """``row``'s time over ``base``'s in one phase, None where either was refused or not run."""
+    mine, other = results.get(row, {}).get(phase) or {}, results.get(base, {}).get(phase) or {}
+    return mine["ms"] / other["ms"] if "ms" in mine and "ms" in other else None
 
 
 def _rate(seconds: float, flops: int, sgemm: float) -> Dict[str, float]:
@@ -436,6 +446,7 @@ def implementations(backend: str, paths: bool, xla: bool) -> List[Tuple[str, str
         from keras_deconv._paths import PATHS
 
         rows += [(f"{KERAS_DECONV}[{name}]", name) for name in PATHS]
+    rows.append((KERAS_DECONV_CIRCULAR, "auto"))
     rows.append((KERAS_BUILTIN, ""))
     return rows
 
@@ -568,10 +579,7 @@ def geometric_mean(values: Sequence[float]) -> Optional[float]:
 
 
 def _ratio(results: Dict[str, Any], row: str, phase: str) -> Optional[float]:
-    mine, torch_native = results.get(row, {}).get(phase), results.get(TORCH_NATIVE, {}).get(phase)
-    if not mine or not torch_native or "ms" not in mine or "ms" not in torch_native:
-        return None
-    return mine["ms"] / torch_native["ms"]
+    return _time_ratio(results, row, TORCH_NATIVE, phase)
 
 
 def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, paths: bool = False,
@@ -596,7 +604,9 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, pa
         ratios = {row: {phase: _ratio(results, row, phase) for phase in ("forward", "forward_backward")}
                   for row, _ in rows if row != TORCH_NATIVE}
         entry: Dict[str, Any] = {"name": case.name, "description": case.describe(), "headline": case.headline,
-                 "flops_forward": case.flops_forward, "results": results, "ratios": ratios}
+                 "flops_forward": case.flops_forward, "results": results, "ratios": ratios,
+                 "circular_vs_same": {phase: _time_ratio(results, KERAS_DECONV_CIRCULAR, KERAS_DECONV, phase)
+                                      for phase in ("forward", "forward_backward")}}
         if memory and backend != "numpy":
             log(f"{case.name}: peak memory (subprocesses)")
             entry["memory"] = {TORCH_NATIVE: measure_memory(TORCH_NATIVE, "", case, backend),
@@ -674,7 +684,12 @@ def to_markdown(report: Dict[str, Any]) -> str:
             f"| {_cell(builtin.get('forward'), rat[KERAS_BUILTIN]['forward'])} "
             f"| {_cell(builtin.get('forward_backward'), rat[KERAS_BUILTIN]['forward_backward'])} "
             f"| {_fmt(memory)} |")
-    lines += ["", "(* = headline case.)", "", "Every row timed (ms, ratio to torch native):", "",
+    lines += ["", "(* = headline case.)", "",
+              "padding='circular' against 'same' (keras_deconv auto, same run), forward / forward+backward: "
+              + "; ".join(f"{c['name']} {_fmt(c.get('circular_vs_same', {}).get('forward'))} / "
+                          f"{_fmt(c.get('circular_vs_same', {}).get('forward_backward'))}"
+                          for c in report["cases"]) + ".",
+              "", "Every row timed (ms, ratio to torch native):", "",
               "| case | implementation | forward | forward+backward | fwd+bwd GFLOP/s | note |",
               "|---|---|---|---|---|---|"]
     for case in report["cases"]:
