@@ -160,7 +160,7 @@ def wrap_around(x: Any, extensions: Sequence[Any]) -> Any:
         dim = 1 + axis
         length = x.shape[dim]
         copies = 1 if isinstance(length, int) and length >= max(before, after) else max(before, after)
-        tiled = x if copies == 1 else ops.concatenate([x] * copies, axis=dim)
+        tiled = x if copies == 1 else _concatenate([x] * copies, dim)
         rows = [slice(None)] * len(x.shape)
         parts = []
         if before:
@@ -171,8 +171,19 @@ def wrap_around(x: Any, extensions: Sequence[Any]) -> Any:
         if after:
             rows[dim] = slice(0, after)
             parts.append(static_slice(tiled, rows))
-        x = ops.concatenate(parts, axis=dim)
+        x = _concatenate(parts, dim)
     return x
+
+
+def _concatenate(parts: Sequence[Any], axis: int) -> Any:
+    # jax2onnx's rule for jnp.concatenate (Keras's) gave a length of 0 on a symbolic axis
+    # (measured: the next layer saw it); lax.concatenate it lowers correctly.
+    if _symbolic_on_jax(parts[0].shape):
+        from jax import lax
+
+        return lax.concatenate(list(parts), axis)
+    return ops.concatenate(parts, axis=axis)
+
 
 
 def crop_to_window(y: Any, crops: Sequence[Tuple[int, int]], overshoot: Sequence[int]) -> Any:
