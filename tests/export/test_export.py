@@ -51,8 +51,10 @@ MODELS = {
                                                 dict(filters=2, kernel_size=3, strides=2, groups=2)]),
     "3d_channels_first": (3, "channels_first", [dict(filters=2, kernel_size=3, strides=2, padding="same")]),
     # Circular padding: the input wrapped around (slices, flips, concatenation).
-    "2d_circular": (2, "channels_last", [dict(filters=4, kernel_size=3, strides=2, padding=("same", "circular")),
-                                         dict(filters=2, kernel_size=4, strides=2, padding="circular", groups=2)]),
+    "2d_circular": (2, "channels_last", [
+        dict(filters=4, kernel_size=3, strides=2, padding=("same", "circular")),
+        dict(filters=2, kernel_size=4, strides=2, padding="circular", groups=2),
+    ]),
     # LoRA: the artifact computes with the merged kernel (the update is made non-zero below).
     "2d_lora": (2, "channels_last", [dict(filters=4, kernel_size=3, strides=2, padding="same", lora_rank=2,
                                           groups=2)]),
