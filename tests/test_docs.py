@@ -100,7 +100,7 @@ def test_figures_script_runs(tmp_path):
     completed = subprocess.run([sys.executable, str(script), str(tmp_path)],
                                capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    for name in ("scatter.png", "padding_modes.png"):
+    for name in ("scatter.png", "padding_modes.png", "checkerboard.png", "circular.png"):
         data = (tmp_path / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
         # The committed figure must exist too (the docs link to it).

@@ -1,12 +1,14 @@
-"""Draw the figures of docs/arithmetic.md from keras_deconv.arithmetic.
+"""Draw the figures of docs/arithmetic.md and docs/periodic.md from the package itself.
 
-Every window and length in the pictures is computed by the package itself,
-so a figure cannot drift from the code. Run from anywhere:
+Every window and length in the pictures is computed by keras_deconv.arithmetic,
+and every up-sampled picture by keras_deconv.ops.conv_transpose with kernels
+from keras_deconv.initializers, so a figure cannot drift from the code. Run
+from anywhere:
 
     python docs/figures/make_figures.py [OUTPUT_FOLDER]
 
 The PNGs go to OUTPUT_FOLDER (default: this script's folder). Needs
-matplotlib and the package (importing it imports Keras; no tensor is made).
+matplotlib and the package with a Keras backend.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed; must precede pyplot's import
+import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from keras_deconv import arithmetic  # noqa: E402
+from keras_deconv.initializers import CheckerboardFree  # noqa: E402
+from keras_deconv.ops import conv_transpose  # noqa: E402
 
 TAP_COLOURS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
 KEPT, CROPPED, ZEROS = "#dbe9f6", "#d9d9d9", "#fff2b3"
@@ -113,12 +119,67 @@ def padding_figure(path: Path, n: int = 4, kernel_size: int = 4, stride: int = 2
     plt.close(fig)
 
 
+def _numpy(tensor) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
+
+
+def checkerboard_figure(path: Path) -> None:
+    """An image up-sampled x2 by a k4 s2 layer, default (Glorot) kernel against a checkerboard-free one."""
+    size = 16
+    rows, cols = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    image = np.exp(-((rows - 5.0) ** 2 + (cols - 10.0) ** 2) / 18) + 0.6 * np.exp(
+        -((rows - 11.0) ** 2 + (cols - 4.0) ** 2) / 30)
+    x = image[None, :, :, None].astype("float32")
+    kernels = {
+        "default kernel (glorot_uniform)": keras.initializers.GlorotUniform(seed=3)((4, 4, 1, 1)),
+        'kernel_initializer="checkerboard_free"': CheckerboardFree(2, seed=3)((4, 4, 1, 1)),
+    }
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+    axes[0].imshow(image, cmap="viridis")
+    axes[0].set_title("input 16x16", fontsize=9)
+    for ax, (title, kernel) in zip(axes[1:], kernels.items(), strict=True):
+        y = _numpy(conv_transpose(x, kernel, strides=2, padding="same"))[0, :, :, 0]
+        ax.imshow(y, cmap="viridis")
+        ax.set_title(f"x2: {title}", fontsize=8)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def circular_figure(path: Path) -> None:
+    """A field periodic in longitude, up-sampled x2 with 'same' and with circular longitude, drawn twice."""
+    lat, lon = 12, 24
+    rows, cols = np.meshgrid(np.arange(lat), np.arange(lon), indexing="ij")
+    field = np.cos(2 * np.pi * cols / lon) * np.sin(np.pi * (rows + 0.5) / lat) + 0.5
+    x = field[None, :, :, None].astype("float32")
+    taps = np.array([0.25, 0.75, 0.75, 0.25], "float32")  # bilinear x2 up-sampling
+    kernel = np.outer(taps, taps)[:, :, None, None]
+    fig, axes = plt.subplots(2, 1, figsize=(8, 4.6))
+    for ax, padding in zip(axes, ["same", ("same", "circular")], strict=True):
+        y = _numpy(conv_transpose(x, kernel, strides=2, padding=padding))[0, :, :, 0]
+        ax.imshow(np.concatenate([y, y], axis=1), cmap="coolwarm", vmin=-0.6, vmax=1.6)
+        ax.axvline(y.shape[1] - 0.5, color="black", lw=1, ls="--")
+        ax.set_title(f"padding={padding!r}: the output twice, side by side (dashed: the wrap-around)",
+                     fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str]) -> list[Path]:
     folder = Path(argv[0]) if argv else Path(__file__).resolve().parent
     folder.mkdir(parents=True, exist_ok=True)
-    written = [folder / "scatter.png", folder / "padding_modes.png"]
+    names = ("scatter.png", "padding_modes.png", "checkerboard.png", "circular.png")
+    written = [folder / name for name in names]
     scatter_figure(written[0])
     padding_figure(written[1])
+    checkerboard_figure(written[2])
+    circular_figure(written[3])
     return written
 
 
