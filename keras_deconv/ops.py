@@ -22,7 +22,7 @@ from keras import ops
 
 from keras_deconv import arithmetic
 from keras_deconv._paths import PATHS
-from keras_deconv._paths.common import dynamic_shape, taps_overlap, wrap_around
+from keras_deconv._paths.common import dynamic_shape, fold_circular, taps_overlap, wrap_around
 from keras_deconv._paths.native import native_supports
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
@@ -131,8 +131,10 @@ class _Plan:
     groups: int
     data_format: str
     crops: Tuple[Tuple[int, int], ...]
-    #: Per spatial axis: rows wrapped around a circular axis (``arithmetic.circular_extension``) or None.
+    #: Per spatial axis, for circular axes (``arithmetic.circular_geometry``): the rows to wrap
+    #: around the input, or the ``(pad_before, length)`` fold of the full output; else None.
     extensions: Tuple[Optional[Tuple[int, int]], ...]
+    folds: Tuple[Optional[Tuple[int, int]], ...]
     output_shape: Tuple[Optional[int], ...]
     batch_shape: Tuple[Optional[int], ...]
     kernel_size: Tuple[int, ...]
@@ -201,23 +203,22 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
         f"padding={padding!r}, inputs.shape={input_shape}, kernel.shape={kernel_shape}",
     )
     paddings = arithmetic.axis_paddings(padding_n, rank)
-    extensions = tuple(
-        arithmetic.circular_extension(kernel_size[a], strides_t[a], dilation_t[a])
-        if paddings[a] == "circular" else None
-        for a in range(rank)
-    )
+    circular = {a: arithmetic.circular_geometry(spatial[a], kernel_size[a], strides_t[a], dilation_t[a])
+                for a in range(rank) if paddings[a] == "circular"}
     crops = tuple(
         arithmetic.axis_geometry(
             spatial[a], kernel_size[a], strides_t[a], dilation_t[a], paddings[a],
             None if output_padding_t is None else output_padding_t[a],
             None if requested is None else requested[a],
         )
+        if a not in circular else circular[a][1]
         for a in range(rank)
     )
     return _Plan(rank=rank, strides=strides_t, dilation_rate=dilation_t, groups=groups,
                  data_format=data_format_n, crops=crops, output_shape=out_shape,
                  batch_shape=tuple(input_shape[: len(input_shape) - rank - 1]), path=path,
-                 kernel_size=kernel_size, extensions=extensions)
+                 kernel_size=kernel_size, extensions=tuple(circular.get(a, (None,))[0] for a in range(rank)),
+                 folds=tuple(circular[a][2] if a in circular else None for a in range(rank)))
 
 
 #: Above this many output values, JAX and NumPy trade the matmul path's speed for
@@ -390,6 +391,8 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
     else:
         y = path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
                           derivative)(x, kernel)
+    if any(plan.folds):
+        y = fold_circular(y, plan.folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         lead = len(plan.batch_shape)

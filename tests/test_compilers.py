@@ -79,39 +79,48 @@ def test_torch_compile_full_graph(path):
 SIZES = [(2, 4, 5), (3, 6, 3)]
 
 
-def _inputs(batch, rows, cols):
+#: 'same' as in ARGS, and a circular second axis (wrapped around the input when sizes are unknown).
+PADDINGS = {"same": "same", "circular": ("same", "circular")}
+
+
+def _inputs(batch, rows, cols, padding="same"):
     rng = np.random.default_rng(batch * 100 + rows * 10 + cols)
     x = rng.standard_normal((batch, rows, cols, 4)).astype("float32")
     w = np.random.default_rng(0).standard_normal((3, 4, 3, 4)).astype("float32")
-    expected = reference_conv_transpose(x, w, (2, 3), "same", (1, 0), (1, 1), groups=2)
+    reference_padding = padding if isinstance(padding, str) else list(padding)
+    expected = reference_conv_transpose(x, w, (2, 3), reference_padding, (1, 0), (1, 1), groups=2)
     return x, w, expected
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="jax.export")
+@pytest.mark.parametrize("padding", list(PADDINGS))
 @pytest.mark.parametrize("path", PATHS)
-def test_jax_export_with_symbolic_batch_and_spatial_sizes(path):
+def test_jax_export_with_symbolic_batch_and_spatial_sizes(path, padding):
     import jax
     from jax import export
 
     x, w, _ = _inputs(*SIZES[0])
+    arguments = {**ARGS, "padding": PADDINGS[padding]}
     batch, rows, cols = export.symbolic_shape("b, h, w")
-    exported = export.export(jax.jit(lambda x, w: conv_transpose(x, w, path=path, **ARGS)))(
+    exported = export.export(jax.jit(lambda x, w: conv_transpose(x, w, path=path, **arguments)))(
         jax.ShapeDtypeStruct((batch, rows, cols, 4), np.float32), jax.ShapeDtypeStruct(w.shape, np.float32)
     )
     for size in SIZES:
-        x, w, expected = _inputs(*size)
+        x, w, expected = _inputs(*size, padding=PADDINGS[padding])
         np.testing.assert_allclose(np.asarray(exported.call(x, w)), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function(jit_compile=True)")
+@pytest.mark.parametrize("padding", list(PADDINGS))
 @pytest.mark.parametrize("path", PATHS)
-def test_tf_function_jit_compile_with_unknown_sizes(path):
+def test_tf_function_jit_compile_with_unknown_sizes(path, padding):
     import tensorflow as tf
 
-    run = tf.function(lambda x, w: conv_transpose(x, w, path=path, **ARGS), jit_compile=True,
+    arguments = {**ARGS, "padding": PADDINGS[padding]}
+    run = tf.function(lambda x, w: conv_transpose(x, w, path=path, **arguments), jit_compile=True,
                       input_signature=[tf.TensorSpec((None, None, None, 4)), tf.TensorSpec((3, 4, 3, 4))])
     for size in SIZES:
-        x, w, expected = _inputs(*size)
+        x, w, expected = _inputs(*size, padding=PADDINGS[padding])
         np.testing.assert_allclose(run(x, w).numpy(), expected, rtol=1e-5, atol=1e-5)
     assert run.experimental_get_tracing_count() == 1  # traced once, for every size
 
