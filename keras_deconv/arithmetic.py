@@ -509,8 +509,8 @@ def axis_geometry(
         # Crops of the full output of the input extended by circular_extension:
         # the window [pad_before + a*stride, ... + n*stride) (see circular_extension).
         a, b = circular_extension(kernel_size, stride, dilation)
-        before = pad_before(None, kernel_size, stride, dilation, padding) + a * stride
-        return before, (b - 1) * stride + effective_kernel_size(kernel_size, dilation) - before + a * stride
+        before = pad_before(None, kernel_size, stride, dilation, padding)
+        return before + a * stride, (b - 1) * stride + effective_kernel_size(kernel_size, dilation) - before
     # Any length gives the same crops (see the docstring); 1 stands in for a length
     # that is unknown or symbolic (jax.export, torch.export), so the crops are ints.
     n = input_length if isinstance(input_length, int) else 1

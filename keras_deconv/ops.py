@@ -203,22 +203,22 @@ def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[i
         f"padding={padding!r}, inputs.shape={input_shape}, kernel.shape={kernel_shape}",
     )
     paddings = arithmetic.axis_paddings(padding_n, rank)
-    circular = {a: arithmetic.circular_geometry(spatial[a], kernel_size[a], strides_t[a], dilation_t[a])
-                for a in range(rank) if paddings[a] == "circular"}
-    crops = tuple(
-        arithmetic.axis_geometry(
+    # Per axis (extension, crops, fold); only circular axes extend or fold.
+    geometry = [
+        arithmetic.circular_geometry(spatial[a], kernel_size[a], strides_t[a], dilation_t[a])
+        if paddings[a] == "circular" else
+        (None, arithmetic.axis_geometry(
             spatial[a], kernel_size[a], strides_t[a], dilation_t[a], paddings[a],
             None if output_padding_t is None else output_padding_t[a],
             None if requested is None else requested[a],
-        )
-        if a not in circular else circular[a][1]
+        ), None)
         for a in range(rank)
-    )
+    ]
+    extensions, crops, folds = (tuple(part) for part in zip(*geometry))
     return _Plan(rank=rank, strides=strides_t, dilation_rate=dilation_t, groups=groups,
                  data_format=data_format_n, crops=crops, output_shape=out_shape,
                  batch_shape=tuple(input_shape[: len(input_shape) - rank - 1]), path=path,
-                 kernel_size=kernel_size, extensions=tuple(circular.get(a, (None,))[0] for a in range(rank)),
-                 folds=tuple(circular[a][2] if a in circular else None for a in range(rank)))
+                 kernel_size=kernel_size, extensions=extensions, folds=folds)
 
 
 #: Above this many output values, JAX and NumPy trade the matmul path's speed for
@@ -366,7 +366,7 @@ def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, len(plan.batch_shape), rank)
     if any(plan.extensions):
-        # Circular axes: the periodic input, whose full output the crops fold (see arithmetic).
+        # Circular axes of unknown length: the input wrapped around; the crops cut the window.
         x = wrap_around(x, plan.extensions)
     path = plan.path
     if path == "auto":
