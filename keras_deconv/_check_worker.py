@@ -145,15 +145,11 @@ def _compiled(function: Any) -> Any:
 
 def _applicable_paths(backend: str, case: Dict[str, Any], rank: int) -> List[str]:
     """Every forced path this backend can run for the case (``native`` is missing on some)."""
-    from keras_deconv._paths import PATHS
-    from keras_deconv._paths.native import native_supports
+    from keras_deconv.ops import available_paths
 
     dilation = _per_axis(case["arguments"].get("dilation_rate", 1), rank)
     groups = case["arguments"].get("groups", 1)
-    return [
-        name for name in PATHS
-        if name != "native" or native_supports(backend, rank, dilation, groups, "float32")
-    ]
+    return list(available_paths(backend, rank, dilation, groups, "float32"))
 
 
 def run_case(case: Dict[str, Any], backend: str, inject_fault: bool = False) -> Dict[str, Any]:

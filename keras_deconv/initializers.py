@@ -45,6 +45,8 @@ from typing import Any, Dict, Optional
 import keras
 from keras import ops
 
+from keras_deconv.complex_weights import PART_DTYPES, complex_from_parts
+
 #: Keras's real initialiser names and their complex counterparts' arguments.
 COMPLEX_NAMES: Dict[str, Dict[str, Any]] = {
     "glorot_uniform": dict(scale=1.0, mode="fan_avg", distribution="uniform"),
@@ -57,7 +59,6 @@ COMPLEX_NAMES: Dict[str, Dict[str, Any]] = {
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
 _DISTRIBUTIONS = ("uniform", "normal")
-_PART_DTYPES = {"complex64": "float32", "complex128": "float64"}
 
 
 @keras.saving.register_keras_serializable(package="keras_deconv")
@@ -123,13 +124,11 @@ class ComplexVarianceScaling(keras.initializers.Initializer):
 
     def __call__(self, shape: Any, dtype: Any = None) -> Any:
         dtype = keras.backend.standardize_dtype(dtype or "complex64")
-        if dtype not in _PART_DTYPES:
+        if dtype not in PART_DTYPES:
             raise TypeError(
                 f"{type(self).__name__} makes complex64 or complex128 weights. Received: dtype={dtype}"
             )
-        from keras_deconv._paths.complex import complex_from_parts
-
-        parts = self.parts(shape, _PART_DTYPES[dtype])
+        parts = self.parts(shape, PART_DTYPES[dtype])
         return complex_from_parts(parts[..., 0], parts[..., 1], dtype)
 
     def get_config(self) -> dict:

@@ -20,10 +20,12 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import keras
 from keras import ops
 
-from keras_deconv import arithmetic
-from keras_deconv._paths import PATHS
-from keras_deconv._paths.common import dynamic_shape, fold_circular, taps_overlap, wrap_around
-from keras_deconv._paths.native import native_supports
+from keras_deconv import arguments
+from keras_deconv._paths import PATHS, policy
+from keras_deconv._paths import complex as complex_paths
+from keras_deconv._paths.common import dynamic_shape, fold_circular, wrap_around
+from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
+from keras_deconv.plan import Plan, plan_conv_transpose
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
 PATH_NAMES = ("auto",) + tuple(PATHS)
@@ -45,17 +47,18 @@ class ConvTranspose(keras.Operation):
         self.output_size = output_size
         self.path = path
 
-    def _arguments(self) -> dict:
-        return dict(strides=self.strides, padding=self.padding, output_padding=self.output_padding,
-                    data_format=self.data_format, dilation_rate=self.dilation_rate,
-                    groups=self.groups, output_size=self.output_size, path=self.path)
+    def _plan(self, inputs: Any, kernel: Any) -> Plan:
+        return _plan(tuple(inputs.shape), tuple(kernel.shape), strides=self.strides, padding=self.padding,
+                     output_padding=self.output_padding, data_format=self.data_format,
+                     dilation_rate=self.dilation_rate, groups=self.groups, output_size=self.output_size)
 
     def call(self, inputs: Any, kernel: Any) -> Any:
-        return _conv_transpose(inputs, kernel, **self._arguments())
+        inputs, kernel = _tensors(inputs, kernel)
+        return _run(inputs, kernel, self._plan(inputs, kernel), _check_path(self.path))
 
     def compute_output_spec(self, inputs: Any, kernel: Any) -> Any:
-        plan = _plan(tuple(inputs.shape), tuple(kernel.shape), **self._arguments())
-        return keras.KerasTensor(plan.output_shape, dtype=inputs.dtype)
+        _check_path(self.path)
+        return keras.KerasTensor(self._plan(inputs, kernel).output_shape, dtype=inputs.dtype)
 
 
 def conv_transpose(
@@ -78,9 +81,10 @@ def conv_transpose(
             one or more batch axes.
         kernel: tensor ``kernel_size + (filters // groups, channels)``.
         strides: int or tuple, one per spatial axis.
-        padding: "valid", "same" (tf.keras's definitions), an int or tuple of
-            ints (crop that much from both ends, as PyTorch), or a tuple of
-            ``(before, after)`` pairs.
+        padding: "valid", "same" (tf.keras's definitions), "circular"
+            (periodic), an int or tuple of ints (crop that much from both
+            ends, as PyTorch), or a tuple with one mode, int or
+            ``(before, after)`` pair per axis.
         output_padding: None or int/tuple, each < max(stride, dilation).
         data_format: "channels_last" or "channels_first" (default: Keras's
             image data format).
@@ -90,7 +94,7 @@ def conv_transpose(
             range the arguments allow (``arithmetic.output_length_range``);
             it takes the place of ``output_padding``, as in PyTorch.
         path: "auto" (fastest for the backend) or one algorithm from
-            ``keras_deconv._paths.PATHS`` ("matmul", "phase", "native").
+            ``available_paths()`` ("matmul", "phase", "native").
 
     Returns:
         The output tensor, with the input's dtype and layout.
@@ -107,124 +111,37 @@ def conv_transpose(
     >>> tuple(conv_transpose(x, w, strides=2, padding="same").shape)
     (2, 10, 10, 4)
     """
-    arguments = dict(strides=strides, padding=padding, output_padding=output_padding,
-                     data_format=data_format, dilation_rate=dilation_rate, groups=groups,
-                     output_size=output_size, path=path)
-    if _is_symbolic(inputs) or _is_symbolic(kernel):
-        return ConvTranspose(**arguments)(inputs, kernel)
-    return _conv_transpose(inputs, kernel, **arguments)
+    if isinstance(inputs, keras.KerasTensor) or isinstance(kernel, keras.KerasTensor):
+        return ConvTranspose(strides=strides, padding=padding, output_padding=output_padding,
+                             data_format=data_format, dilation_rate=dilation_rate, groups=groups,
+                             output_size=output_size, path=path)(inputs, kernel)
+    path = _check_path(path)
+    inputs, kernel = _tensors(inputs, kernel)
+    plan = _plan(tuple(inputs.shape), tuple(kernel.shape), strides=strides, padding=padding,
+                 output_padding=output_padding, data_format=data_format, dilation_rate=dilation_rate,
+                 groups=groups, output_size=output_size)
+    return _run(inputs, kernel, plan, path)
 
 
-def _is_symbolic(value: Any) -> bool:
-    return isinstance(value, keras.KerasTensor)
+def _plan(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, ...], *, strides: Any, padding: Any,
+          output_padding: Any, data_format: Optional[str], dilation_rate: Any, groups: int,
+          output_size: Any) -> Plan:
+    """``plan_conv_transpose`` with Keras's image data format as the default."""
+    data_format = arguments.normalize_data_format(data_format, keras.config.image_data_format())
+    return plan_conv_transpose(input_shape, kernel_shape, strides=strides, padding=padding,
+                               output_padding=output_padding, data_format=data_format,
+                               dilation_rate=dilation_rate, groups=groups, output_size=output_size)
 
 
-class _Plan:
-    """Everything ``conv_transpose`` decides before touching a tensor."""
-
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
-
-    rank: int
-    strides: Tuple[int, ...]
-    dilation_rate: Tuple[int, ...]
-    groups: int
-    data_format: str
-    crops: Tuple[Tuple[int, int], ...]
-    #: Per spatial axis, for circular axes (``arithmetic.circular_geometry``): the rows to wrap
-    #: around the input, or the ``(pad_before, length)`` fold of the full output; else None.
-    extensions: Tuple[Optional[Tuple[int, int]], ...]
-    folds: Tuple[Optional[Tuple[int, int]], ...]
-    output_shape: Tuple[Optional[int], ...]
-    batch_shape: Tuple[Optional[int], ...]
-    kernel_size: Tuple[int, ...]
-    path: str
-
-
-def _plan(input_shape: Tuple[Optional[int], ...], kernel_shape: Tuple[Optional[int], ...],
-          strides: Any, padding: Any, output_padding: Any, data_format: Optional[str],
-          dilation_rate: Any, groups: int, output_size: Any, path: str) -> _Plan:
-    rank = len(kernel_shape) - 2
-    if rank not in (1, 2, 3):
-        raise ValueError(
-            "`kernel` must have rank 3, 4 or 5 (kernel_size + (filters // groups, channels)). "
-            f"Received: kernel.shape={kernel_shape}"
-        )
-    if any(d is None for d in kernel_shape):
-        raise ValueError(f"`kernel` must have a fully known shape. Received: kernel.shape={kernel_shape}")
-    strides_t = arithmetic.normalize_tuple(strides, rank, "strides")
-    dilation_t = arithmetic.normalize_tuple(dilation_rate, rank, "dilation_rate")
-    padding_n = arithmetic.normalize_padding(padding, rank)
-    output_padding_t = arithmetic.normalize_output_padding(output_padding, rank, strides_t, dilation_t)
-    arithmetic.check_circular_arguments(padding_n, rank, output_padding_t)
-    data_format_n = arithmetic.normalize_data_format(data_format, keras.config.image_data_format())
-    groups = arithmetic.normalize_positive_int(groups, "groups")
+def _check_path(path: str) -> str:
     if path not in PATH_NAMES:
         raise ValueError(f"`path` must be one of {PATH_NAMES}. Received: path={path!r}")
-
-    if len(input_shape) < rank + 2:
-        raise ValueError(
-            f"`inputs` must have rank >= {rank + 2} for a {rank}D kernel "
-            f"(batch axes, {rank} spatial axes, channels). Received: inputs.shape={input_shape}"
-        )
-    if data_format_n == "channels_last":
-        spatial, channels = input_shape[-rank - 1 : -1], input_shape[-1]
-    else:
-        spatial, channels = input_shape[-rank:], input_shape[-rank - 1]
-    kernel_size = tuple(int(k) for k in kernel_shape[:rank])  # type: ignore[arg-type]
-    per_group_filters, kernel_channels = kernel_shape[rank], kernel_shape[rank + 1]
-    if channels is None:
-        raise ValueError(
-            f"The channel axis of `inputs` must be known. Received: inputs.shape={input_shape}"
-        )
-    if channels % groups:
-        raise ValueError(
-            f"The number of input channels ({channels}) must be divisible by `groups`. "
-            f"Received: groups={groups}, inputs.shape={input_shape}"
-        )
-    if kernel_channels != channels:
-        raise ValueError(
-            f"The last axis of `kernel` must equal the input channels ({channels}). "
-            f"Received: kernel.shape={kernel_shape}, inputs.shape={input_shape}"
-        )
-    if any(n is not None and n < 1 for n in spatial):
-        raise ValueError(
-            f"Every spatial axis of `inputs` must be at least 1. Received: inputs.shape={input_shape}"
-        )
-    requested = None
-    if output_size is not None:
-        requested = arithmetic.check_output_size(output_size, spatial, kernel_size, strides_t,
-                                                 padding_n, dilation_t)
-    filters = per_group_filters * groups  # type: ignore[operator]
-    out_shape = arithmetic.output_shape(input_shape, filters, kernel_size, strides_t, padding_n,
-                                        output_padding_t, data_format_n, dilation_t, requested)
-    arithmetic.check_output_lengths(
-        out_shape, rank, data_format_n,
-        f"padding={padding!r}, inputs.shape={input_shape}, kernel.shape={kernel_shape}",
-    )
-    paddings = arithmetic.axis_paddings(padding_n, rank)
-    # Per axis (extension, crops, fold); only circular axes extend or fold.
-    geometry = [
-        arithmetic.circular_geometry(spatial[a], kernel_size[a], strides_t[a], dilation_t[a])
-        if paddings[a] == "circular" else
-        (None, arithmetic.axis_geometry(
-            spatial[a], kernel_size[a], strides_t[a], dilation_t[a], paddings[a],
-            None if output_padding_t is None else output_padding_t[a],
-            None if requested is None else requested[a],
-        ), None)
-        for a in range(rank)
-    ]
-    extensions, crops, folds = (tuple(part) for part in zip(*geometry))
-    return _Plan(rank=rank, strides=strides_t, dilation_rate=dilation_t, groups=groups,
-                 data_format=data_format_n, crops=crops, output_shape=out_shape,
-                 batch_shape=tuple(input_shape[: len(input_shape) - rank - 1]), path=path,
-                 kernel_size=kernel_size, extensions=extensions, folds=folds)
+    return path
 
 
-#: Above this many output values, JAX and NumPy trade the matmul path's speed for
-#: the phase path's memory (on a 96^3 volume, JAX: peak ~2x input+output instead
-#: of ~4x; NumPy: see tests/test_large.py).
-LARGE_OUTPUT = 2**24
+def _tensors(inputs: Any, kernel: Any) -> Tuple[Any, Any]:
+    inputs = ops.convert_to_tensor(inputs)
+    return inputs, ops.convert_to_tensor(kernel, dtype=inputs.dtype)
 
 
 def static_size_bound(shape: Sequence[Any]) -> int:
@@ -247,24 +164,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
                 output_elements: Optional[int] = None) -> str:
     """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
 
-    Chosen from the benchmark suite (``benchmarks/``, forward+backward, 2-core CPU):
-
-    - torch: its own ``conv_transposeNd`` (native kernels forward and backward).
-    - jax: ``matmul``, except ``phase`` for 2D kernels whose taps overlap
-      (groups 1).
-      XLA on CPU runs the transposed convolution as a convolution over a
-      zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
-      convolutions (``phase``) give the fastest 2D forward pass, its 1D and
-      3D ones lose to matmuls. Derivatives go through ``matmul`` (see
-      ``derivative_path``). Outputs of more than ``LARGE_OUTPUT`` values take
-      ``phase``, whose temporaries are smaller.
-    - tensorflow: ``matmul`` when taps do not overlap (``kernel_size <=
-      strides``: a matmul and a depth-to-space), else TF's own op where its
-      CPU kernels exist (dilation 1; one call per group), else ``phase``, or
-      ``matmul`` for groups (TF's grouped convolution gradient is slow on CPU).
-    - numpy: ``matmul`` (no autodiff; NumPy's matmul is its fastest primitive),
-      ``phase`` above ``LARGE_OUTPUT`` values (written phase by phase into the
-      output, see ``_paths/numpy_assembly.py``).
+    The rules, and the measurements behind them, are the backend policies'
+    (``keras_deconv/_paths/policy.py``); ``docs/backends.md`` has the table.
 
     >>> choose_path("jax", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
     'matmul'
@@ -273,131 +174,100 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     >>> choose_path("tensorflow", (3, 3), (1, 1), (2, 2), 1, "float32")
     'phase'
     """
-    rank = len(strides)
-    if backend == "torch" and native_supports(backend, rank, dilation_rate, groups, dtype):
-        return "native"
-    overlapping = taps_overlap(kernel_size, strides, dilation_rate)
-    if backend == "tensorflow":
-        if not overlapping:
-            return "matmul"
-        if native_supports(backend, rank, dilation_rate, groups, dtype):
-            return "native"
-        return "matmul" if groups > 1 else "phase"
-    large = output_elements is not None and output_elements > LARGE_OUTPUT
-    if backend == "jax":
-        if large:
-            return "phase"
-        # Not for groups: no faster there, and under ModelParallel with the
-        # filters axis sharded its grouped predictions differed from one
-        # device's (tests/distribution; the cause was not isolated).
-        return "phase" if overlapping and rank == 2 and groups == 1 else "matmul"
-    # numpy: its phase path writes each phase straight into the output, the
-    # frugal choice for large outputs.
-    return "phase" if large else "matmul"
+    return policy.for_backend(backend).auto_path(kernel_size, strides, dilation_rate, groups, dtype,
+                                                 output_elements)
 
 
 def derivative_path(backend: str, path: str, output_elements: Optional[int] = None) -> str:
     """The path whose operations ``path="auto"`` differentiates, given the values' path.
 
-    On JAX, XLA's 2D stride-1 convolutions make ``phase`` the fastest forward
-    pass, but their gradients (and those of grouped convolutions above all)
-    are slow, while ``matmul``'s are fast: the values come from ``phase`` and
-    the derivatives (forward and reverse mode) from ``matmul`` through a
-    ``jax.custom_jvp``. Large outputs keep ``phase`` for both (memory).
-    Elsewhere, and for any forced path, the derivatives are the path's own.
+    On JAX, ``phase`` values take ``matmul`` derivatives (below the large-output
+    size); elsewhere, and for any forced path, the derivatives are the path's own.
 
     >>> derivative_path("jax", "phase", output_elements=1000)
     'matmul'
     >>> derivative_path("torch", "native")
     'native'
     """
-    large = output_elements is not None and output_elements > LARGE_OUTPUT
-    if backend == "jax" and path == "phase" and not large:
-        return "matmul"
-    return path
+    return policy.for_backend(backend).derivative_path(path, output_elements)
+
+
+def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate: Any = 1, groups: int = 1,
+                    dtype: str = "float32") -> Tuple[str, ...]:
+    """The paths ``path=`` can force for these arguments (``backend``: Keras's when None).
+
+    ``matmul`` and ``phase`` run everywhere; ``native`` where the backend has
+    an op for the arguments (complex dtypes: for their real parts, composed).
+
+    >>> available_paths("tensorflow", rank=2, dilation_rate=2)
+    ('matmul', 'phase')
+    >>> available_paths("torch", rank=3, groups=2, dtype="complex64")
+    ('matmul', 'phase', 'native')
+    """
+    rules = policy.current() if backend is None else policy.for_backend(backend)
+    dilation = arguments.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    if is_complex_dtype(dtype) and not rules.runs_complex("native", dtype):
+        dtype = PART_DTYPES[dtype]
+    native = rules.native_supports(rank, dilation, groups, dtype)
+    return tuple(name for name in PATHS if name != "native" or native)
 
 
 @functools.lru_cache(maxsize=512)
 def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...], groups: int,
                   crops: Tuple[Tuple[int, int], ...], derivative: Optional[str] = None
                   ) -> Callable[[Any, Any], Any]:
-    """The algorithm ``path`` with its arguments bound: ``fn(x, kernel)``.
+    """The algorithm ``path`` with its arguments bound, compiled by the backend's policy: ``fn(x, kernel)``.
 
-    On JAX it is wrapped in ``jax.jit``: eagerly, a path is a few dozen small
-    operations, and JAX would dispatch (and compile) each one on its own;
-    inside an outer ``jit`` the inner one is simply inlined. A ``derivative``
-    path other than ``path`` (JAX only) computes the derivatives: the op is
-    bilinear, so its JVP is ``f(dx, w) + f(x, dw)``, evaluated with the
-    derivative path and transposed by JAX for reverse mode.
+    A ``derivative`` path other than ``path`` computes the derivatives (see
+    ``Policy.compile``).
     """
 
     def bind(name: str) -> Callable[[Any, Any], Any]:
         algorithm = PATHS[name]
         return lambda x, kernel: algorithm(x, kernel, strides, dilation_rate, groups, crops)
 
-    bound = bind(path)
-    if keras.backend.backend() != "jax":
-        return bound
-    import jax
-
-    if derivative is not None and derivative != path:
-        values, tangents = bound, bind(derivative)
-        bound = jax.custom_jvp(values)
-
-        def jvp(primals: Tuple[Any, Any], directions: Tuple[Any, Any]) -> Tuple[Any, Any]:
-            (x, kernel), (dx, dkernel) = primals, directions
-            return values(x, kernel), tangents(dx, kernel) + tangents(x, dkernel)
-
-        bound.defjvp(jvp)
-    return jax.jit(bound)  # type: ignore[no-any-return]
+    derivatives = bind(derivative) if derivative is not None and derivative != path else None
+    return policy.current().compile(bind(path), derivatives)
 
 
-def _conv_transpose(inputs: Any, kernel: Any, **arguments: Any) -> Any:
-    inputs = ops.convert_to_tensor(inputs)
-    kernel = ops.convert_to_tensor(kernel, dtype=inputs.dtype)
-    plan = _plan(tuple(inputs.shape), tuple(kernel.shape), **arguments)
+def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
+    """Run a plan: to channels_last with one batch axis, the path, then back."""
     rank = plan.rank
     if 0 in plan.batch_shape:
         # Nothing to compute; some backend kernels mis-shape empty batches.
         return ops.zeros(plan.output_shape, dtype=inputs.dtype)
     x = inputs
+    lead = len(plan.batch_shape)
     if plan.data_format == "channels_first":
-        lead = len(plan.batch_shape)
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
-    x, restore_batch = _flatten_batch(x, len(plan.batch_shape), rank)
+    x, restore_batch = _flatten_batch(x, lead, rank)
     if any(plan.extensions):
         # Circular axes of unknown length: the input wrapped around; the crops cut the window.
         x = wrap_around(x, plan.extensions)
-    path = plan.path
-    if path == "auto":
-        backend = keras.backend.backend()
-        # Only JAX and NumPy look at the output size; torch.compile cannot
-        # trace a generator over the shape.
-        size = static_size_bound(plan.output_shape) if backend in ("jax", "numpy") else None
-        path = choose_path(backend, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
-                           keras.backend.standardize_dtype(x.dtype), size)
-        derivative = derivative_path(backend, path, size)
-    else:
-        derivative = path
-    from keras_deconv._paths import complex as complex_paths
-
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if complex_paths.is_complex_dtype(dtype) and not complex_paths.supports_complex(
-        keras.backend.backend(), path, dtype
-    ):
-        # No complex kernels for this path here: composed from real calls, see _paths/complex.py.
-        y = complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
-                                                 plan.dilation_rate, plan.groups, plan.crops)
-    else:
-        y = path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
-                          derivative)(x, kernel)
+    y = _run_path(x, kernel, plan, path)
     if any(plan.folds):
         y = fold_circular(y, plan.folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
-        lead = len(plan.batch_shape)
         y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
     return y
+
+
+def _run_path(x: Any, kernel: Any, plan: Plan, path: str) -> Any:
+    """The path's call for channels_last ``x`` with one batch axis; ``auto`` resolved by the policy."""
+    rules = policy.current()
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    derivative = path
+    if path == "auto":
+        size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
+        path = rules.auto_path(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size)
+        derivative = rules.derivative_path(path, size)
+    if is_complex_dtype(dtype) and not rules.runs_complex(path, dtype):
+        # No complex kernels for this path here: composed from real calls, see _paths/complex.py.
+        return complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
+                                                    plan.dilation_rate, plan.groups, plan.crops)
+    return path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
+                         derivative)(x, kernel)
 
 
 def _flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:

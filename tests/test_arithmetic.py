@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from keras_deconv import arithmetic
+from keras_deconv import arguments, arithmetic
 from keras_deconv.reference import reference_axis
 
 
@@ -60,23 +60,23 @@ def test_output_shape_channels_first_and_extra_batch_axes():
 def test_normalize_tuple_errors_name_argument_and_value(value, name, error):
     pattern = re.escape(f"Received: {name}={value!r}")
     with pytest.raises(error, match=rf"`{name}`.*{pattern}"):
-        arithmetic.normalize_tuple(value, 2, name)
+        arguments.normalize_tuple(value, 2, name)
 
 
 def test_padding_normalisation():
-    assert arithmetic.normalize_padding("Valid", 3) == "valid"
-    assert arithmetic.normalize_padding((1, 2), 2) == ((1, 1), (2, 2))
-    assert arithmetic.normalize_padding([[1, 0], 2], 2) == ((1, 0), (2, 2))
+    assert arguments.normalize_padding("Valid", 3) == "valid"
+    assert arguments.normalize_padding((1, 2), 2) == ((1, 1), (2, 2))
+    assert arguments.normalize_padding([[1, 0], 2], 2) == ((1, 0), (2, 2))
     with pytest.raises(ValueError, match="padding='causal'"):
-        arithmetic.normalize_padding("causal", 1)
+        arguments.normalize_padding("causal", 1)
     with pytest.raises(ValueError, match="non-negative"):
-        arithmetic.normalize_padding(-1, 1)
+        arguments.normalize_padding(-1, 1)
 
 
 def test_output_padding_must_be_below_max_of_stride_and_dilation():
-    assert arithmetic.normalize_output_padding(1, 1, (1,), (2,)) == (1,)
+    assert arguments.normalize_output_padding(1, 1, (1,), (2,)) == (1,)
     with pytest.raises(ValueError, match=r"output_padding=2"):
-        arithmetic.normalize_output_padding(2, 1, (2,), (1,))
+        arguments.normalize_output_padding(2, 1, (2,), (1,))
 
 
 def test_output_size_outside_range_names_range():

@@ -12,7 +12,9 @@ from conftest import BACKEND, needs_gradients, to_numpy
 import keras_deconv
 from keras_deconv import initializers
 from keras_deconv._paths import PATHS
-from keras_deconv._paths.complex import complex_conv_transpose, supports_complex, weight_value
+from keras_deconv._paths.complex import complex_conv_transpose
+from keras_deconv._paths.policy import for_backend
+from keras_deconv.complex_weights import weight_value
 from keras_deconv.ops import conv_transpose
 from keras_deconv.reference import reference_conv_transpose
 
@@ -102,10 +104,10 @@ def test_composition_rejects_bad_arguments(rng):
 
 
 def test_tensorflow_composes_exactly_where_it_lacks_kernels():
-    assert not supports_complex("tensorflow", "phase", "complex64")
-    assert not supports_complex("tensorflow", "matmul", "complex128")
-    assert supports_complex("tensorflow", "matmul", "complex64")
-    assert supports_complex("jax", "phase", "complex128")
+    assert not for_backend("tensorflow").runs_complex("phase", "complex64")
+    assert not for_backend("tensorflow").runs_complex("matmul", "complex128")
+    assert for_backend("tensorflow").runs_complex("matmul", "complex64")
+    assert for_backend("jax").runs_complex("phase", "complex128")
 
 
 # ---------------------------------------------------------------- initialisers

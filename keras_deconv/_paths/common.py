@@ -11,10 +11,11 @@ correlation of the input, and the phases interleave into the output.
 from __future__ import annotations
 
 import itertools
-from typing import Any, List, Sequence, Tuple
+from typing import Any, List, Mapping, Sequence, Tuple
 
-import keras
 from keras import ops
+
+from keras_deconv.arithmetic import effective_kernel_size
 
 
 def axis_phases(kernel_size: int, stride: int, dilation: int) -> List[List[Tuple[int, int]]]:
@@ -37,8 +38,34 @@ def max_row_offset(kernel_size: int, stride: int, dilation: int) -> int:
 
 def phase_overshoot(kernel_size: int, stride: int, dilation: int) -> int:
     """Positions past the full output held by interleaved phases of ``n + max_row_offset`` rows."""
-    k_eff = (kernel_size - 1) * dilation + 1
-    return (max_row_offset(kernel_size, stride, dilation) + 1) * stride - k_eff
+    rows = max_row_offset(kernel_size, stride, dilation) + 1
+    return rows * stride - effective_kernel_size(kernel_size, dilation)
+
+
+def phase_tables(kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int]
+                 ) -> Tuple[List[List[List[Tuple[int, int]]]], List[int]]:
+    """Per axis, ``axis_phases`` and ``max_row_offset``: what both phase-based paths start from.
+
+    >>> phase_tables((3,), (2,), (1,))
+    ([[[(0, 0), (2, 1)], [(1, 0)]]], [1])
+    """
+    per_axis = [axis_phases(k, s, d) for k, s, d in zip(kernel_size, strides, dilation_rate)]
+    row_pad = [max_row_offset(k, s, d) for k, s, d in zip(kernel_size, strides, dilation_rate)]
+    return per_axis, row_pad
+
+
+def join_phases(computed: Mapping[Tuple[int, ...], Any], kernel_size: Sequence[int], strides: Sequence[int],
+                dilation_rate: Sequence[int], crops: Sequence[Tuple[int, int]]) -> Any:
+    """Interleave per-phase outputs (``n + max_row_offset`` rows each) and crop to the window.
+
+    ``computed`` maps a phase (``phase_indices``) to its rows; phases that no
+    tap lands on (stride > kernel span) are missing and become zeros.
+    """
+    present = next(iter(computed.values()))
+    phases = [computed[p] if p in computed else ops.zeros_like(present) for p in phase_indices(strides)]
+    out = interleave_phases(phases, strides)
+    overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(kernel_size, strides, dilation_rate)]
+    return crop_to_window(out, crops, overshoot)
 
 
 def taps_overlap(kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int]) -> bool:
@@ -65,7 +92,9 @@ def dynamic_shape(x: Any) -> List[Any]:
 
 def _symbolic_on_jax(shape: Sequence[Any]) -> bool:
     """Whether JAX is tracing sizes that are not ints (``jax.export``, ``jax2tf``, ``jax2onnx``)."""
-    return keras.backend.backend() == "jax" and not all(isinstance(d, int) for d in shape)
+    from keras_deconv._paths import policy
+
+    return policy.current().traces_symbolic_sizes and not all(isinstance(d, int) for d in shape)
 
 
 def reshape(x: Any, shape: Sequence[Any]) -> Any:

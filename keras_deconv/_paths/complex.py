@@ -37,7 +37,7 @@ which shows as a 1.5x larger error. Four products in one call are both
 faster and more accurate here, so "stacked" is the default; "gauss" stays
 available (and tested) for large compute-bound shapes.
 
-Backends and their complex paths (``supports_complex``):
+Backends and their complex paths (``Policy.runs_complex`` in ``_paths/policy.py``):
 
 - jax: every path runs complex natively (XLA has complex convolutions and
   matmuls; complex128 needs ``jax_enable_x64``).
@@ -64,54 +64,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence, Tuple
 
-import numpy as np
 from keras import ops
 
 from keras_deconv._paths.common import dynamic_shape
-
-#: The part (real) dtype of each complex dtype.
-PART_DTYPES = {"complex64": "float32", "complex128": "float64"}
+from keras_deconv.complex_weights import PART_DTYPES, complex_from_parts, standard_dtype
 
 STRATEGIES = ("gauss", "stacked")
-
-
-def is_complex_dtype(dtype: Any) -> bool:
-    """Whether ``dtype`` (a string or backend dtype) is complex64 or complex128."""
-    return "complex" in str(dtype)
-
-
-def supports_complex(backend: str, path: str, dtype: str) -> bool:
-    """Whether ``path`` runs ``dtype`` (complex64/complex128) natively on ``backend``.
-
-    >>> supports_complex("tensorflow", "phase", "complex64")
-    False
-    >>> supports_complex("torch", "native", "complex128")
-    True
-    """
-    if backend == "tensorflow":
-        return path == "matmul" and dtype == "complex64"
-    return True
-
-
-def complex_from_parts(real: Any, imag: Any, dtype: str) -> Any:
-    """``real + i imag`` as a ``dtype`` tensor, differentiable on every backend."""
-    unit = ops.convert_to_tensor(np.asarray(1j, dtype=dtype), dtype=dtype)
-    return ops.cast(real, dtype) + ops.cast(imag, dtype) * unit
-
-
-def weight_value(variable: Any, dtype: Any) -> Any:
-    """A layer weight in ``dtype``: complex weights are stored as real parts ``shape + (2,)``.
-
-    The layers store a complex weight as a real variable with a last axis of
-    (real, imaginary), marked ``complex_parts``: every backend then hands the
-    optimisers real gradients, and Adam and SGD behave as for real weights.
-    """
-    if getattr(variable, "complex_parts", False):
-        target = _standard_dtype_name(dtype)
-        if target not in PART_DTYPES:
-            target = "complex128" if _standard_dtype(variable) == "float64" else "complex64"
-        return complex_from_parts(variable[..., 0], variable[..., 1], target)
-    return ops.cast(variable, dtype)
 
 
 def complex_conv_transpose(
@@ -169,10 +127,4 @@ def _stacked(conv: Callable[[Any, Any], Any], xr: Any, xi: Any, wr: Any, wi: Any
 
 
 def _standard_dtype(x: Any) -> str:
-    return _standard_dtype_name(x.dtype)
-
-
-def _standard_dtype_name(dtype: Any) -> str:
-    from keras import backend
-
-    return str(backend.standardize_dtype(dtype))
+    return standard_dtype(x.dtype)

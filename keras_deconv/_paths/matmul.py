@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Dict, Sequence, Tuple
 
 from keras import ops
 
 from keras_deconv._paths.common import (
-    axis_phases,
     crop_to_window,
     dynamic_shape,
     interleave,
-    interleave_phases,
-    max_row_offset,
+    join_phases,
     phase_indices,
-    phase_overshoot,
+    phase_tables,
     reshape,
     taps_overlap,
 )
+from keras_deconv.arithmetic import effective_kernel_size
 
 
 def tap_products(x: Any, taps: Any, groups: int) -> Any:
@@ -83,16 +82,12 @@ def matmul_overlap_add(
         y = reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)
         return _depth_to_space(y, taps, strides, dilation_rate, crops)
 
-    per_axis = [axis_phases(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
-    row_pad = [max_row_offset(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
-    phases: List[Any] = []
-    empty: List[int] = []
+    per_axis, row_pad = phase_tables(taps, strides, dilation_rate)
+    phases: Dict[Tuple[int, ...], Any] = {}
     for phase in phase_indices(strides):
         combos = list(itertools.product(*(per_axis[a][phase[a]] for a in range(rank))))
         if not combos:
-            empty.append(len(phases))
-            phases.append(None)
-            continue
+            continue  # no tap lands here: zeros (join_phases)
         flat_taps = [_flat_index(tuple(tap for tap, _ in combo), taps) for combo in combos]
         y = tap_products(x, ops.take(flat_kernel, flat_taps, axis=0), groups)  # (B, *n, T, F)
         total = None
@@ -102,14 +97,8 @@ def matmul_overlap_add(
             if any(p != (0, 0) for p in pads):
                 part = ops.pad(part, pads)
             total = part if total is None else total + part
-        phases.append(total)
-    if empty:
-        zeros = ops.zeros_like(next(p for p in phases if p is not None))
-        phases = [zeros if p is None else p for p in phases]
-    out = interleave_phases(phases, strides)
-    # Each phase holds n + row_pad rows, so out covers (n + row_pad) * stride positions.
-    overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
-    return crop_to_window(out, crops, overshoot)
+        phases[phase] = total
+    return join_phases(phases, taps, strides, dilation_rate, crops)
 
 
 def _flat_index(index: Tuple[int, ...], taps: Sequence[int]) -> int:
@@ -133,5 +122,5 @@ def _depth_to_space(
         y = ops.pad(y, pads)
     y = interleave(y, strides)
     # y holds n*stride positions; the full output has (n-1)*stride + k_eff.
-    overshoot = [s - ((k - 1) * d + 1) for k, s, d in zip(taps, strides, dilation_rate)]
+    overshoot = [s - effective_kernel_size(k, d) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(y, crops, overshoot)

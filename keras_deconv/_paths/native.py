@@ -1,8 +1,8 @@
 """Each backend's own transposed convolution, where it has one.
 
 The backend module is imported inside the function that needs it, so this
-file can be imported under any backend. ``native_supports`` says whether a
-backend's op can run an argument set; the op never picks ``native`` otherwise.
+file can be imported under any backend. Which backend has which op, and for
+which arguments, is the policy's (``_paths/policy.py``).
 
 - torch: ``torch.nn.functional.conv_transpose{1,2,3}d`` (strides, dilation,
   groups, complex). Symmetric crops go into torch's ``padding``.
@@ -20,22 +20,9 @@ from typing import Any, Sequence, Tuple
 
 import keras
 
+from keras_deconv._paths import policy
 from keras_deconv._paths.common import crop_to_window, dynamic_shape
-
-
-def native_supports(backend: str, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
-    """Whether ``native`` can run these arguments on ``backend``."""
-    if backend == "torch":
-        return True
-    if backend == "jax":
-        return True
-    if backend == "tensorflow":
-        return (
-            rank in (1, 2, 3)
-            and all(d == 1 for d in dilation_rate)
-            and dtype in ("float16", "float32", "float64")
-        )
-    return False
+from keras_deconv.arithmetic import effective_kernel_size
 
 
 def native(
@@ -47,22 +34,18 @@ def native(
     crops: Sequence[Tuple[int, int]],
 ) -> Any:
     """Run the backend's own transposed convolution (see module doc)."""
-    backend = keras.backend.backend()
-    rank = len(strides)
-    if not native_supports(backend, rank, dilation_rate, groups, keras.backend.standardize_dtype(x.dtype)):
+    backend = policy.current()
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if not backend.native_supports(len(strides), dilation_rate, groups, dtype):
         raise ValueError(
-            f"The {backend!r} backend has no native transposed convolution for "
+            f"The {backend.name!r} backend has no native transposed convolution for "
             f"dilation_rate={tuple(dilation_rate)}, groups={groups}, dtype={x.dtype}; "
             "use path='auto', 'matmul' or 'phase'. Received: path='native'"
         )
-    if backend == "torch":
-        return _torch(x, kernel, strides, dilation_rate, groups, crops)
-    if backend == "jax":
-        return _jax(x, kernel, strides, dilation_rate, groups, crops)
-    return _tensorflow(x, kernel, strides, groups, crops)
+    return backend.native()(x, kernel, strides, dilation_rate, groups, crops)
 
 
-def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
            groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     import torch.nn.functional as F
 
@@ -72,7 +55,7 @@ def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[
         # then torch's channels_last memory format, which its CPU kernels run
         # without a layout change (forward+backward 0.83x conv_transpose1d's
         # time on the audio benchmark case, against 1.2x through conv_transpose1d).
-        y = _torch(x[:, None], kernel[None], (1, *strides), (1, *dilation_rate), groups,
+        y = torch_conv_transpose(x[:, None], kernel[None], (1, *strides), (1, *dilation_rate), groups,
                    ((0, 0), *crops))
         return y[:, 0]
     conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
@@ -88,7 +71,7 @@ def _torch(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[
     return crop_to_window(y, rest, [0] * rank)
 
 
-def _jax(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+def jax_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
          groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     from jax import lax
 
@@ -97,7 +80,7 @@ def _jax(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[in
     rank = len(strides)
     forward_kernel = grouped_forward_kernel(kernel, groups)
     flipped = lax.rev(forward_kernel, tuple(range(rank)))
-    k_eff = [(k - 1) * d + 1 for k, d in zip(kernel.shape[:rank], dilation_rate)]
+    k_eff = [effective_kernel_size(k, d) for k, d in zip(kernel.shape[:rank], dilation_rate)]
     # A transposed convolution is a forward one over the input dilated by the
     # stride and padded by k_eff - 1, minus the crops (negative pads crop).
     padding = [(k - 1 - before, k - 1 - after) for k, (before, after) in zip(k_eff, crops)]
@@ -110,16 +93,17 @@ def _jax(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[in
     )
 
 
-def _tensorflow(x: Any, kernel: Any, strides: Sequence[int], groups: int,
-                crops: Sequence[Tuple[int, int]]) -> Any:
+def tensorflow_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+                              groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     import tensorflow as tf
 
     if groups > 1:
         # TF's CPU kernels have no groups: one call per group, joined on channels.
         channels = kernel.shape[-1] // groups
         parts = [
-            _tensorflow(x[..., g * channels:(g + 1) * channels],
-                        kernel[..., g * channels:(g + 1) * channels], strides, 1, crops)
+            tensorflow_conv_transpose(x[..., g * channels:(g + 1) * channels],
+                                      kernel[..., g * channels:(g + 1) * channels], strides,
+                                      dilation_rate, 1, crops)
             for g in range(groups)
         ]
         return tf.concat(parts, axis=-1)

@@ -10,22 +10,13 @@ wasted multiply, and a gradient that is again stride-1 convolutions.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterator, Sequence, Tuple
 
-import keras
 from keras import ops
 
 from keras_deconv import arithmetic
-from keras_deconv._paths.common import (
-    axis_phases,
-    crop_to_window,
-    grouped_forward_kernel,
-    interleave_phases,
-    max_row_offset,
-    phase_indices,
-    phase_overshoot,
-)
+from keras_deconv._paths import policy
+from keras_deconv._paths.common import grouped_forward_kernel, join_phases, phase_indices, phase_tables
 from keras_deconv._paths.numpy_assembly import assemble_phases
 
 
@@ -40,8 +31,7 @@ def phase_decomposition(
     """Transposed convolution as one stride-1 convolution per output phase."""
     rank = len(strides)
     taps = tuple(kernel.shape[:rank])
-    per_axis = [axis_phases(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
-    row_pad = [max_row_offset(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
+    per_axis, row_pad = phase_tables(taps, strides, dilation_rate)
     forward_kernel = grouped_forward_kernel(kernel, groups)  # (*k, C/G, F)
 
     def phase_outputs() -> Iterator[Tuple[Tuple[int, ...], Any]]:
@@ -66,17 +56,11 @@ def phase_decomposition(
             yield phase, ops.conv(padded, sub_kernel, strides=1, padding="valid",
                                   data_format="channels_last", dilation_rate=tuple(row_steps))
 
-    if keras.backend.backend() == "numpy":
+    if policy.current().writes_phases_eagerly:
         # Eager NumPy arrays: write each phase into the output as it comes (memory).
         shape = _result_shape(x, kernel, strides, dilation_rate, groups, crops)
         return assemble_phases(phase_outputs(), shape, strides, crops, x.dtype)
-    computed = dict(phase_outputs())
-    present = next(iter(computed.values()))
-    # Phases no tap lands on (stride > kernel span) are zeros.
-    phases = [computed[p] if p in computed else ops.zeros_like(present) for p in phase_indices(strides)]
-    out = interleave_phases(phases, strides)
-    overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
-    return crop_to_window(out, crops, overshoot)
+    return join_phases(dict(phase_outputs()), taps, strides, dilation_rate, crops)
 
 
 def _result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
@@ -88,10 +72,3 @@ def _result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Se
                                                       dilation_rate, crops)]
     return (x.shape[0], *lengths, kernel.shape[rank] * groups)
 
-
-def phase_count(kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int]) -> int:
-    """How many non-empty phases (convolutions) the decomposition runs."""
-    return math.prod(
-        sum(1 for entries in axis_phases(k, s, d) if entries)
-        for k, s, d in zip(kernel_size, strides, dilation_rate)
-    )

@@ -7,10 +7,11 @@ from typing import Any, Optional
 import keras
 from keras import ops
 
-from keras_deconv import arithmetic
+from keras_deconv import arguments
 from keras_deconv import initializers as complex_initializers
-from keras_deconv._paths.complex import PART_DTYPES, is_complex_dtype, weight_value
+from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype, weight_value
 from keras_deconv.ops import conv_transpose
+from keras_deconv.plan import Plan, plan_conv_transpose
 
 
 class BaseConvTranspose(keras.layers.Layer):
@@ -47,19 +48,19 @@ class BaseConvTranspose(keras.layers.Layer):
     ) -> None:
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.rank = rank
-        self.filters = arithmetic.normalize_positive_int(filters, "filters")
-        self.kernel_size = arithmetic.normalize_tuple(kernel_size, rank, "kernel_size")
-        self.strides = arithmetic.normalize_tuple(strides, rank, "strides")
-        self.padding = arithmetic.normalize_padding(padding, rank)
-        self.dilation_rate = arithmetic.normalize_tuple(dilation_rate, rank, "dilation_rate")
-        self.output_padding = arithmetic.normalize_output_padding(
+        self.filters = arguments.normalize_positive_int(filters, "filters")
+        self.kernel_size = arguments.normalize_tuple(kernel_size, rank, "kernel_size")
+        self.strides = arguments.normalize_tuple(strides, rank, "strides")
+        self.padding = arguments.normalize_padding(padding, rank)
+        self.dilation_rate = arguments.normalize_tuple(dilation_rate, rank, "dilation_rate")
+        self.output_padding = arguments.normalize_output_padding(
             output_padding, rank, self.strides, self.dilation_rate
         )
-        arithmetic.check_circular_arguments(self.padding, rank, self.output_padding)
-        self.data_format = arithmetic.normalize_data_format(
+        arguments.check_circular_arguments(self.padding, rank, self.output_padding)
+        self.data_format = arguments.normalize_data_format(
             data_format, keras.config.image_data_format()
         )
-        self.groups = arithmetic.normalize_positive_int(groups, "groups")
+        self.groups = arguments.normalize_positive_int(groups, "groups")
         if self.filters % self.groups:
             raise ValueError(
                 "The number of filters must be divisible by `groups`. "
@@ -69,7 +70,7 @@ class BaseConvTranspose(keras.layers.Layer):
             raise TypeError(f"`use_bias` must be a bool. Received: use_bias={use_bias!r}")
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
-        # Complex layers keep each weight as real parts (see keras_deconv/_paths/complex.py),
+        # Complex layers keep each weight as real parts (see keras_deconv/complex_weights.py),
         # and the variance-scaling names select complex initialisers.
         self._complex_dtype = is_complex_dtype(self.dtype_policy.compute_dtype)
         self.kernel_initializer = self._kernel_initializer(kernel_initializer)
@@ -80,7 +81,7 @@ class BaseConvTranspose(keras.layers.Layer):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.input_spec = keras.InputSpec(min_ndim=rank + 2)
         if lora_rank is not None:
-            arithmetic.normalize_positive_int(lora_rank, "lora_rank")
+            arguments.normalize_positive_int(lora_rank, "lora_rank")
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
@@ -110,24 +111,23 @@ class BaseConvTranspose(keras.layers.Layer):
     def _channel_axis(self) -> int:
         return -1 if self.data_format == "channels_last" else -self.rank - 1
 
-    def build(self, input_shape: Any) -> None:
+    def _plan(self, input_shape: Any, output_size: Any = None) -> Plan:
+        """The op's plan for this layer's arguments (``keras_deconv.plan``): checks and output shape."""
         input_shape = tuple(input_shape)
         if len(input_shape) < self.rank + 2:
             raise ValueError(
                 f"Inputs of {type(self).__name__} must have rank >= {self.rank + 2} "
                 f"(batch, {self.rank} spatial axes, channels). Received: input_shape={input_shape}"
             )
-        channels = input_shape[self._channel_axis]
-        if channels is None:
-            raise ValueError(
-                "The channel axis of the inputs must be known. "
-                f"Received: input_shape={input_shape} (data_format={self.data_format!r})"
-            )
-        if channels % self.groups:
-            raise ValueError(
-                f"The number of input channels ({channels}) must be divisible by `groups`. "
-                f"Received: groups={self.groups}, input_shape={input_shape}"
-            )
+        kernel_shape = self.kernel_size + (self.filters // self.groups, input_shape[self._channel_axis])
+        return plan_conv_transpose(input_shape, kernel_shape, strides=self.strides, padding=self.padding,
+                                   output_padding=self.output_padding, data_format=self.data_format,
+                                   dilation_rate=self.dilation_rate, groups=self.groups,
+                                   output_size=output_size, shape_name="input_shape")
+
+    def build(self, input_shape: Any) -> None:
+        self._plan(input_shape)
+        channels = tuple(input_shape)[self._channel_axis]
         self.input_spec = keras.InputSpec(
             min_ndim=self.rank + 2, axes={self._channel_axis: channels}
         )
@@ -197,7 +197,7 @@ class BaseConvTranspose(keras.layers.Layer):
         if self._complex_dtype:
             raise ValueError(f"LoRA is not supported on complex layers ({name} {self.name!r}). "
                              f"Received: dtype={self.dtype_policy.compute_dtype!r}")
-        rank = arithmetic.normalize_positive_int(rank, "rank")
+        rank = arguments.normalize_positive_int(rank, "rank")
         # Low-precision layers keep their LoRA weights in float32 (as Keras does).
         dtype = "float32" if self.variable_dtype in ("float16", "bfloat16") else self.variable_dtype
         self._tracker.unlock()
@@ -213,8 +213,28 @@ class BaseConvTranspose(keras.layers.Layer):
         self.lora_rank = rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else rank
 
+    @property
+    def kernel_value(self) -> Any:
+        """The kernel as the layer computes with it: complex for complex layers, LoRA update included.
+
+        ``layer.kernel`` is the stored variable: for a complex layer its real
+        parts, ``kernel_size + (filters // groups, channels, 2)``.
+
+        >>> import keras_deconv
+        >>> layer = keras_deconv.Conv1DTranspose(4, 3, dtype="complex64")
+        >>> layer.build((None, 8, 2))
+        >>> str(layer.kernel_value.dtype).endswith("complex64"), tuple(layer.kernel_value.shape)
+        (True, (3, 4, 2))
+        """
+        return self._kernel_value(self.compute_dtype)
+
+    @property
+    def bias_value(self) -> Any:
+        """The bias as the layer adds it (complex for complex layers), or None without a bias."""
+        return None if self.bias is None else weight_value(self.bias, self.compute_dtype)
+
     def _kernel_value(self, dtype: Any) -> Any:
-        """The kernel the layer computes with: the stored one, plus the LoRA update when enabled."""
+        """The kernel the layer computes with, in ``dtype``: the stored one plus the LoRA update."""
         kernel = weight_value(self.kernel, dtype)
         if self.lora_enabled:
             scale = float(self.lora_alpha) / float(self.lora_rank)  # type: ignore[arg-type]
@@ -249,28 +269,7 @@ class BaseConvTranspose(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape: Any, output_size: Any = None) -> Any:
-        input_shape = tuple(input_shape)
-        if len(input_shape) < self.rank + 2:
-            raise ValueError(
-                f"Inputs of {type(self).__name__} must have rank >= {self.rank + 2}. "
-                f"Received: input_shape={input_shape}"
-            )
-        if self.data_format == "channels_last":
-            spatial = input_shape[-self.rank - 1 : -1]
-        else:
-            spatial = input_shape[-self.rank :]
-        requested = None
-        if output_size is not None:
-            requested = arithmetic.check_output_size(
-                output_size, spatial, self.kernel_size, self.strides, self.padding, self.dilation_rate
-            )
-        output_shape = arithmetic.output_shape(
-            input_shape, self.filters, self.kernel_size, self.strides, self.padding,
-            self.output_padding, self.data_format, self.dilation_rate, requested,
-        )
-        arithmetic.check_output_lengths(output_shape, self.rank, self.data_format,
-                                        f"padding={self.padding!r}, input_shape={input_shape}")
-        return output_shape
+        return self._plan(input_shape, output_size).output_shape
 
     def compute_output_spec(self, inputs: Any, output_size: Any = None) -> Any:
         # Keras's default would call compute_output_shape(inputs_shape) only,

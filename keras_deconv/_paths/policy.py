@@ -1,0 +1,220 @@
+"""Everything that differs between Keras backends, in one place.
+
+One class per backend, each with the same attributes and methods:
+
+- ``native_supports``: whether the backend's own op runs an argument set;
+- ``runs_complex``: whether a path takes complex dtypes natively (else the op
+  composes it from real calls, ``_paths/complex.py``);
+- ``auto_path``: the algorithm ``path="auto"`` runs;
+- ``derivative_path``: the algorithm whose derivatives ``auto`` uses;
+- ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
+- ``native``: the backend's own transposed convolution (``_paths/native.py``);
+- flags for the few places where a path must know how it is run
+  (``sizes_outputs``, ``writes_phases_eagerly``, ``traces_symbolic_sizes``).
+
+The rules come from the benchmark suite (``keras-deconv bench``,
+forward+backward, 2-core CPU). ``for_backend`` picks a policy by name
+(``current`` for Keras's backend); no other library module asks which
+backend runs. Frameworks are imported only inside the methods that need them.
+
+>>> for_backend("jax").auto_path((3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
+'matmul'
+>>> for_backend("tensorflow").native_supports(2, (2, 2), 1, "float32")
+False
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import keras
+
+from keras_deconv._paths.common import taps_overlap
+
+#: Above this many output values, JAX and NumPy trade the matmul path's speed for
+#: the phase path's memory (on a 96^3 volume, JAX: peak ~2x input+output instead
+#: of ~4x; NumPy: see tests/test_large.py).
+LARGE_OUTPUT = 2**24
+
+Path = Callable[[Any, Any], Any]
+
+
+def _large(output_elements: Optional[int]) -> bool:
+    return output_elements is not None and output_elements > LARGE_OUTPUT
+
+
+class Policy:
+    """The defaults: every path runs every dtype; no native op; ``matmul`` for ``auto``."""
+
+    name = ""
+    #: Whether ``auto`` looks at the output size (torch.compile cannot trace a product over its shape).
+    sizes_outputs = False
+    #: NumPy: phases are written into a preallocated output as they come (``_paths/numpy_assembly.py``).
+    writes_phases_eagerly = False
+    #: JAX: symbolic sizes (jax.export, jax2onnx) need ``lax`` reshapes, slices and concatenations.
+    traces_symbolic_sizes = False
+
+    def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
+        """Whether ``native`` can run these arguments."""
+        return False
+
+    def runs_complex(self, path: str, dtype: str) -> bool:
+        """Whether ``path`` takes ``dtype`` (complex64/complex128) without composition from real calls."""
+        return True
+
+    def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                  groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
+        """The algorithm ``path="auto"`` runs."""
+        return "matmul"
+
+    def derivative_path(self, path: str, output_elements: Optional[int] = None) -> str:
+        """The algorithm whose derivatives ``path="auto"`` uses, given the values' path."""
+        return path
+
+    def compile(self, values: Path, derivatives: Optional[Path] = None) -> Path:
+        """Wrap a bound path; ``derivatives`` (if not None) computes its derivatives."""
+        return values
+
+    def native(self) -> Callable[..., Any]:
+        """The backend's own transposed convolution, with the paths' contract."""
+        raise NotImplementedError(f"The {self.name!r} backend has no native transposed convolution.")
+
+
+class TorchPolicy(Policy):
+    """torch: its own ``conv_transposeNd`` (strides, dilation, groups, complex), forward and backward."""
+
+    name = "torch"
+
+    def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
+        return True
+
+    def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                  groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
+        return "native"
+
+    def native(self) -> Callable[..., Any]:
+        from keras_deconv._paths.native import torch_conv_transpose
+
+        return torch_conv_transpose
+
+
+class JaxPolicy(Policy):
+    """jax: ``matmul``, or ``phase`` values with ``matmul`` derivatives for overlapping 2D taps.
+
+    XLA on CPU runs the transposed convolution as a convolution over a
+    zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
+    convolutions (``phase``) give the fastest 2D forward pass, its 1D and 3D
+    ones lose to matmuls, and their gradients are slow: values come from
+    ``phase`` and derivatives (forward and reverse mode) from ``matmul``
+    through a ``jax.custom_jvp``. Outputs of more than ``LARGE_OUTPUT`` values
+    take ``phase`` for both (smaller temporaries).
+    """
+
+    name = "jax"
+    sizes_outputs = True
+    traces_symbolic_sizes = True
+
+    def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
+        return True
+
+    def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                  groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
+        if _large(output_elements):
+            return "phase"
+        # Not for groups: no faster there, and under ModelParallel with the
+        # filters axis sharded its grouped predictions differed from one
+        # device's (tests/distribution; the cause was not isolated).
+        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
+        return "phase" if overlapping and len(strides) == 2 and groups == 1 else "matmul"
+
+    def derivative_path(self, path: str, output_elements: Optional[int] = None) -> str:
+        return "matmul" if path == "phase" and not _large(output_elements) else path
+
+    def compile(self, values: Path, derivatives: Optional[Path] = None) -> Path:
+        # Eagerly, a path is a few dozen small operations that JAX would dispatch
+        # (and compile) one by one; inside an outer jit this one is inlined.
+        import jax
+
+        if derivatives is None:
+            return jax.jit(values)  # type: ignore[no-any-return]
+        function = jax.custom_jvp(values)
+
+        def jvp(primals: Any, directions: Any) -> Any:
+            # Bilinear: the JVP is f(dx, w) + f(x, dw); JAX transposes it for reverse mode.
+            (x, kernel), (dx, dkernel) = primals, directions
+            return values(x, kernel), derivatives(dx, kernel) + derivatives(x, dkernel)
+
+        function.defjvp(jvp)
+        return jax.jit(function)  # type: ignore[no-any-return]
+
+    def native(self) -> Callable[..., Any]:
+        from keras_deconv._paths.native import jax_conv_transpose
+
+        return jax_conv_transpose
+
+
+class TensorFlowPolicy(Policy):
+    """tensorflow: ``matmul`` without overlapping taps, else TF's op where its CPU kernels exist.
+
+    TF's CPU kernels have no dilation (and no groups: one call per group);
+    otherwise ``phase``, or ``matmul`` for groups (TF's grouped convolution
+    gradient is slow on CPU). TF has no complex convolutions: ``phase`` and
+    ``native`` are composed from real calls; ``matmul`` runs complex64, and
+    complex128 is composed because ``ops.matmul`` demotes it.
+    """
+
+    name = "tensorflow"
+
+    def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
+        return all(d == 1 for d in dilation_rate) and dtype in ("float16", "float32", "float64")
+
+    def runs_complex(self, path: str, dtype: str) -> bool:
+        return path == "matmul" and dtype == "complex64"
+
+    def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                  groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
+        if not taps_overlap(kernel_size, strides, dilation_rate):
+            return "matmul"
+        if self.native_supports(len(strides), dilation_rate, groups, dtype):
+            return "native"
+        return "matmul" if groups > 1 else "phase"
+
+    def native(self) -> Callable[..., Any]:
+        from keras_deconv._paths.native import tensorflow_conv_transpose
+
+        return tensorflow_conv_transpose
+
+
+class NumpyPolicy(Policy):
+    """numpy: ``matmul`` (no autodiff; NumPy's fastest primitive), ``phase`` for large outputs.
+
+    Its phase path writes each phase straight into the output (memory).
+    """
+
+    name = "numpy"
+    sizes_outputs = True
+    writes_phases_eagerly = True
+
+    def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                  groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
+        return "phase" if _large(output_elements) else "matmul"
+
+
+POLICIES: Dict[str, Policy] = {
+    policy.name: policy for policy in (JaxPolicy(), TorchPolicy(), TensorFlowPolicy(), NumpyPolicy())
+}
+
+
+def for_backend(backend: str) -> Policy:
+    """The policy of a Keras backend, by name."""
+    try:
+        return POLICIES[backend]
+    except KeyError:
+        raise ValueError(
+            f"`backend` must be one of {tuple(POLICIES)}. Received: backend={backend!r}"
+        ) from None
+
+
+def current() -> Policy:
+    """The policy of the backend Keras runs."""
+    return for_backend(keras.backend.backend())
