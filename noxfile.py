@@ -103,6 +103,7 @@ def bench(session: nox.Session, backend: str) -> None:
     """Benchmark keras_deconv against Keras's layer and torch's native op (writes benchmarks/results/)."""
     install(session, backend, *(["torch"] if backend != "torch" else []))
     env = {"KERAS_BACKEND": backend, **QUIET}
-    session.run("python", "-m", "benchmarks.run", *(session.posargs or ["--memory"]), env=env)
-    # Merge every backend's results so far into benchmarks/results/README.md.
-    session.run("python", "-m", "benchmarks.run", "--markdown-all", env=env)
+    results = ["--output", "benchmarks/results"]
+    session.run("keras-deconv", "bench", *(session.posargs or ["--memory"]), *results, env=env)
+    # Merge every backend's results so far into benchmarks/results/README.md and the README's table.
+    session.run("keras-deconv", "bench", "--markdown-all", *results, "--readme", "README.md", env=env)

@@ -1,8 +1,8 @@
 """The benchmark suite runs on the current backend and reports well-formed results.
 
 Timings are not checked (the machine is shared); only the structure, the
-arithmetic of the derived numbers (GFLOP/s, ratios, geometric mean) and the
-files written.
+arithmetic of the derived numbers (GFLOP/s, ratios, geometric mean), the
+check that forward+backward computes the forward, and the files written.
 """
 
 from __future__ import annotations
@@ -12,26 +12,31 @@ import json
 import math
 import time
 
+import keras
+import numpy as np
 import pytest
-from conftest import BACKEND
 
-from keras_deconv import bench
+from keras_deconv.cli import bench
+from keras_deconv.cli.bench import contenders, memory, suite, tables, timing
+from keras_deconv.cli.bench.cases import CASES, QUICK_CASES, Case
 
-TINY = bench.Case("tiny_2d_k2s2", (1, 4, 4, 4), 2, (2, 2), (2, 2), headline=True)
-TINY_GROUPED = bench.Case("tiny_1d_g2", (1, 8, 4), 4, (3,), (2,), groups=2, headline=True)
+BACKEND = keras.backend.backend()
+
+TINY = Case("tiny_2d_k2s2", (1, 4, 4, 4), 2, (2, 2), (2, 2), headline=True)
+TINY_GROUPED = Case("tiny_1d_g2", (1, 8, 4), 4, (3,), (2,), groups=2, headline=True)
 
 
 def test_flops_follow_the_formula():
     # 2 * batch * prod(spatial) * prod(kernel) * in_channels * filters / groups
     assert TINY.flops_forward == 2 * 1 * 16 * 4 * 4 * 2
     assert TINY_GROUPED.flops_forward == 2 * 1 * 8 * 3 * 4 * 4 // 2
-    assert bench.CASES[0].flops_forward == 2 * 2 * 16**3 * 8 * 64 * 32  # 0.27 GFLOP, as in issue 3
-    assert sum(case.headline for case in bench.CASES) == 4
+    assert CASES[0].flops_forward == 2 * 2 * 16**3 * 8 * 64 * 32  # 0.27 GFLOP, as in issue 3
+    assert sum(case.headline for case in CASES) == 4
 
 
-@pytest.mark.parametrize("case", bench.CASES + (TINY, TINY_GROUPED), ids=lambda c: c.name)
+@pytest.mark.parametrize("case", CASES + (TINY, TINY_GROUPED), ids=lambda c: c.name)
 def test_torch_padding_gives_the_same_output_length(case):
-    padding, output_padding = bench._torch_padding(case)
+    padding, output_padding = contenders.torch_padding(case)
     for n, k, s, d, p, q in zip(case.input_shape[1:-1], case.kernel_size, case.strides, case.dilation,
                                 padding, output_padding, strict=True):
         assert (n - 1) * s - 2 * p + d * (k - 1) + q + 1 == n * s
@@ -39,9 +44,9 @@ def test_torch_padding_gives_the_same_output_length(case):
 
 
 def test_geometric_mean():
-    assert bench.geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
-    assert bench.geometric_mean([None, 3.0]) == pytest.approx(3.0)
-    assert bench.geometric_mean([]) is None
+    assert tables.geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
+    assert tables.geometric_mean([None, 3.0]) == pytest.approx(3.0)
+    assert tables.geometric_mean([]) is None
 
 
 # torch's native op is the suite's yardstick; the numpy environment has no torch.
@@ -50,7 +55,7 @@ needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reas
 
 @pytest.fixture(scope="module")
 def report():
-    return bench.run_suite(BACKEND, (TINY, TINY_GROUPED), repeats=1, warmup=0, paths=True, sgemm_size=64)
+    return suite.run_suite(BACKEND, (TINY, TINY_GROUPED), repeats=1, warmup=0, sgemm_size=64)
 
 
 def _timings(result):
@@ -74,16 +79,19 @@ def test_report_structure(report):
         mine = results["keras_deconv"]
         assert len(_timings(mine)) == (1 if BACKEND == "numpy" else 2), mine
         for result in results.values():
-            for timing in _timings(result):
-                assert timing["ms"] > 0 and timing["gflops"] > 0
-                assert timing["sgemm_percent"] == pytest.approx(
-                    100 * timing["gflops"] / report["sgemm"]["gflops"])
+            for measured in _timings(result):
+                assert measured["ms"] > 0 and measured["gflops"] > 0
+                assert measured["sgemm_percent"] == pytest.approx(
+                    100 * measured["gflops"] / report["sgemm"]["gflops"])
             if "ms" in result["forward"]:
                 flops = case["flops_forward"]
                 assert result["forward"]["gflops"] == pytest.approx(flops / result["forward"]["ms"] / 1e6)
+        # Ratios are to the faster of torch's native op and Keras's own op (where it ran).
         ratio = case["ratios"]["keras_deconv"]["forward"]
-        mine, theirs = results["keras_deconv"]["forward"]["ms"], results["torch"]["forward"]["ms"]
-        assert ratio == pytest.approx(mine / theirs)
+        baselines = [results[row]["forward"]["ms"] for row in ("torch", "keras")
+                     if "ms" in results[row]["forward"]]
+        assert ratio == pytest.approx(results["keras_deconv"]["forward"]["ms"] / min(baselines))
+        assert case["baselines"]["forward"] in ("torch", "keras")
 
 
 @needs_torch
@@ -107,19 +115,19 @@ def test_headline_is_the_geometric_mean(report):
 
 @needs_torch
 def test_markdown_and_json_written(report, tmp_path):
-    markdown, data = bench.write_results(report, tmp_path / "results")
+    markdown, data = tables.write_results(report, tmp_path / "results")
     text = markdown.read_text()
     assert f"## Backend: {BACKEND}" in text
     assert TINY.name in text and TINY_GROUPED.name in text and "refused" in text
     assert report["machine"]["cpu"] in text
     assert json.loads(data.read_text())["headline"] == report["headline"]
-    merged = bench.merge_markdown(tmp_path / "results")
+    merged = tables.merge_markdown(tmp_path / "results")
     assert merged.startswith("# Benchmarks") and f"## Backend: {BACKEND}" in merged
 
 
 @needs_torch
 def test_main_quick_writes_files(tmp_path, capsys):
-    quick = bench.QUICK_CASES[0].name
+    quick = QUICK_CASES[0].name
     assert bench.main(["--quick", "--cases", quick, "--output", str(tmp_path), "--no-xla"]) == 0
     assert "Headline" in capsys.readouterr().out
     assert (tmp_path / f"{BACKEND}.md").exists() and (tmp_path / f"{BACKEND}.json").exists()
@@ -129,28 +137,28 @@ def test_main_quick_writes_files(tmp_path, capsys):
 
 @needs_torch
 def test_readme_section_is_rewritten_from_the_reports(report, tmp_path):
-    bench.write_results(report, tmp_path)
+    tables.write_results(report, tmp_path)
     readme = tmp_path / "README.md.in"
-    readme.write_text(f"# Title\n\n{bench.README_START}\nstale\n{bench.README_END}\n\nMore.\n")
+    readme.write_text(f"# Title\n\n{tables.README_START}\nstale\n{tables.README_END}\n\nMore.\n")
     assert bench.main(["--markdown-all", "--output", str(tmp_path), "--readme", str(readme)]) == 0
     text = readme.read_text()
     assert "stale" not in text and text.startswith("# Title") and text.endswith("More.\n")
-    section = text.split(bench.README_START)[1].split(bench.README_END)[0]
+    section = text.split(tables.README_START)[1].split(tables.README_END)[0]
     assert f"| case | {BACKEND} |" in section and TINY.name in section
     headline = report["headline"]
-    assert f"**{bench._fmt(headline['forward'])} / {bench._fmt(headline['forward_backward'])}**" in section
+    assert f"**{tables._fmt(headline['forward'])} / {tables._fmt(headline['forward_backward'])}**" in section
     assert report["machine"]["cpu"] in section
 
 
 def test_readme_without_markers_is_refused(tmp_path):
     with pytest.raises(ValueError, match="benchmark section"):
-        bench.replace_readme_section("# no markers here\n", "table\n")
+        tables.replace_readme_section("# no markers here\n", "table\n")
 
 
 def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    medians = bench.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0)
+    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0)
     assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
@@ -158,12 +166,12 @@ def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
 
 def test_warm_up_lasts_long_enough_and_calls_enough():
     calls = []
-    bench.warm_up(lambda: calls.append(1), calls=3, seconds=0)
+    timing.warm_up(lambda: calls.append(1), calls=3, seconds=0)
     assert len(calls) == 3
     start = time.perf_counter()
-    bench.warm_up(lambda: calls.append(1), calls=1, seconds=0.05)
+    timing.warm_up(lambda: calls.append(1), calls=1, seconds=0.05)
     assert time.perf_counter() - start >= 0.05 and len(calls) > 4
-    bench.warm_up(lambda: calls.append(1), calls=0, seconds=1.0)  # no warm-up asked: none done
+    timing.warm_up(lambda: calls.append(1), calls=0, seconds=1.0)  # no warm-up asked: none done
     assert time.perf_counter() - start < 0.5
 
 
@@ -177,8 +185,38 @@ def test_bad_arguments_raise():
 @needs_torch
 @pytest.mark.skipif(BACKEND == "numpy", reason="the numpy backend has no gradients")
 def test_memory_probe_of_torch_native_sees_the_output():
-    case = bench.Case("probe_2d", (2, 64, 64, 16), 16, (2, 2), (2, 2))
-    measured = bench.measure_memory("torch", "", case, BACKEND)
+    case = Case("probe_2d", (2, 64, 64, 16), 16, (2, 2), (2, 2))
+    measured = memory.measure_memory("torch", "", case, BACKEND)
     assert "mib" in measured, measured
     output_mib = 4 * 2 * 128 * 128 * 16 / 2**20  # the float32 output alone: 2 MiB
     assert measured["mib"] >= 0.9 * output_mib
+
+
+def test_forward_backward_that_skips_the_forward_is_caught():
+    output = np.arange(6.0, dtype="float32").reshape(1, 6, 1)
+    honest = contenders.Thunks(lambda: output, lambda: float(np.sum(output.astype("float64") ** 2)),
+                               lambda: output)
+    contenders.check_loss(honest, "honest")  # sum(output**2) = 55
+    pruned = contenders.Thunks(lambda: output, lambda: 0.0, lambda: output)  # a gradient-only program
+    with pytest.raises(AssertionError, match="does not compute the forward pass"):
+        contenders.check_loss(pruned, "pruned")
+
+
+@needs_torch
+@pytest.mark.skipif(BACKEND == "numpy", reason="the numpy backend has no gradients")
+def test_every_contender_returns_the_forwards_loss():
+    arrays = bench.cases.case_inputs(TINY)
+    for row, path in timing.rows(BACKEND, xla=False):
+        thunks = timing.thunks_for(row, path, TINY, BACKEND, arrays)
+        expected = float(np.sum(thunks.output().astype("float64") ** 2))
+        assert thunks.forward_backward() == pytest.approx(expected, rel=1e-4), row
+
+
+def test_without_torch_bench_names_the_extra(monkeypatch, capsys):
+    from keras_deconv import cli
+
+    real_find_spec = cli.find_spec
+    monkeypatch.setattr(cli, "find_spec", lambda name: None if name == "torch" else real_find_spec(name))
+    assert cli.main(["bench", "--quick"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == "error: keras-deconv bench needs torch (its yardstick): pip install 'keras-deconv[bench]'"

@@ -6,10 +6,14 @@ import os
 import subprocess
 import sys
 
+import keras
 import pytest
-from conftest import BACKEND, TRAINABLE_BACKENDS
 
-from keras_deconv import check, cli
+from keras_deconv import cli
+from keras_deconv.cli import check
+
+BACKEND = keras.backend.backend()
+TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
 
 
 def run_cli(*arguments, extra_env=None, timeout=300):
@@ -76,15 +80,7 @@ def test_numpy_is_the_last_resort(monkeypatch):
     assert cli.choose_backend(environ)[0] == "numpy" and environ["KERAS_BACKEND"] == "numpy"
 
 
-# --- bench --------------------------------------------------------------------------------------
-
-def test_bench_without_its_module_says_so_and_exits_2(monkeypatch, capsys):
-    real_find_spec = cli.find_spec
-    monkeypatch.setattr(cli, "find_spec",
-                        lambda name: None if name == "keras_deconv.bench" else real_find_spec(name))
-    assert cli.main(["bench", "--anything"]) == 2
-    assert "keras_deconv.bench" in capsys.readouterr().err
-
+# (bench: tests/test_bench.py)
 
 # --- check: the pieces ----------------------------------------------------------------------------
 
@@ -124,7 +120,7 @@ def test_plain_table_columns_line_up():
 
 
 def test_worker_grid_covers_the_promised_arguments():
-    from keras_deconv._check_worker import CASES
+    from keras_deconv.cli.check_worker import CASES
 
     arguments = [case["arguments"] for case in CASES]
     assert {len(case["kernel_size"]) for case in CASES} == {1, 2, 3}

@@ -36,7 +36,7 @@ from keras_deconv._paths.common import taps_overlap
 #: of ~4x; NumPy: see tests/test_large.py).
 LARGE_OUTPUT = 2**24
 
-Path = Callable[[Any, Any], Any]
+Path = Callable[..., Any]
 
 
 def _large(output_elements: Optional[int]) -> bool:

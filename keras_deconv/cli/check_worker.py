@@ -1,7 +1,7 @@
 """The process behind ``keras-deconv check``: one backend, one grid, JSON out.
 
-Keras fixes its backend when it is imported, so ``keras_deconv.check`` starts
-this module once per backend (``python -m keras_deconv._check_worker`` with
+Keras fixes its backend when it is imported, so ``keras_deconv.cli.check`` starts
+this module once per backend (``python -m keras_deconv.cli.check_worker`` with
 ``KERAS_BACKEND`` set). It runs every case of ``CASES`` through the layer
 (``path="auto"``) and through each algorithm of ``keras_deconv._paths.PATHS``
 forced with ``path=``, compares each result with the NumPy reference, and
@@ -128,19 +128,15 @@ def _run_path(x: np.ndarray, kernel: np.ndarray, case: Dict[str, Any], path: str
 
 
 def _compiled(function: Any) -> Any:
-    """Call ``function`` once, compiled as a whole on JAX.
+    """Call ``function`` once, compiled as a whole by the backend's policy (``jax.jit`` on JAX).
 
     Eager JAX compiles every primitive separately, which makes a first call
     seconds long; one ``jax.jit`` per case is several times faster, and it is
     how Keras runs layers on JAX anyway (``fit``/``predict`` are jitted).
     """
-    import keras
+    from keras_deconv._paths import policy
 
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(function)()
-    return function()
+    return policy.current().compile(function)()
 
 
 def _applicable_paths(backend: str, case: Dict[str, Any], rank: int) -> List[str]:

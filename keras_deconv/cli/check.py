@@ -1,7 +1,7 @@
 """``keras-deconv check``: verify an install on every backend it has.
 
 Keras fixes its backend at import, so each backend runs in its own process
-(``python -m keras_deconv._check_worker`` with ``KERAS_BACKEND`` set). The
+(``python -m keras_deconv.cli.check_worker`` with ``KERAS_BACKEND`` set). The
 worker runs a small grid of arguments through the layers and every forced
 path of ``keras_deconv.ops.conv_transpose``, compares with the NumPy
 reference, and sends its results back as JSON; this module prints them as one
@@ -44,7 +44,7 @@ def run_worker(backend: str, timeout: float = WORKER_TIMEOUT_S) -> Dict[str, Any
     start = time.perf_counter()
     try:
         completed = subprocess.run(
-            [sys.executable, "-m", "keras_deconv._check_worker"],
+            [sys.executable, "-m", "keras_deconv.cli.check_worker"],
             env=env, capture_output=True, text=True, timeout=timeout,
         )
     except subprocess.TimeoutExpired:

@@ -1,12 +1,12 @@
-"""The ``keras-deconv`` command (also ``python -m keras_deconv``).
+"""The ``keras-deconv`` command (also ``python -m keras_deconv``): tooling, apart from the library.
 
-Subcommands:
+Subcommands, one module each in this package:
 
 - ``demo``: train a small 3D convolutional autoencoder on synthetic volumes,
   save it as ``.keras``, reload it, check the predictions and write a PNG.
 - ``check``: run the layers on every installed backend against the NumPy
   reference and print a table; non-zero exit status on any mismatch.
-- ``bench``: the benchmark table (``keras_deconv.bench``).
+- ``bench``: the benchmark suite (``keras_deconv.cli.bench``; needs torch, its yardstick).
 
 Keras reads ``KERAS_BACKEND`` once, when it is first imported, so this module
 imports no backend at load time: ``choose_backend`` settles the variable
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=("jax", "torch", "tensorflow", "numpy"),
                        help="check only this backend (repeatable; default: every installed one)")
 
-    commands.add_parser("bench", help="benchmark the paths of conv_transpose (keras_deconv.bench)",
+    commands.add_parser("bench", help="benchmark conv_transpose against Keras's and torch's ops",
                         add_help=False)
     return parser
 
@@ -94,20 +94,21 @@ def _positive_int(text: str) -> int:
 
 
 def run_bench(argv: Sequence[str]) -> int:
-    """Hand the arguments to ``keras_deconv.bench.main``; exit status 2 when it is missing."""
+    """Hand the arguments to ``keras_deconv.cli.bench.main``; exit status 2 without torch."""
     backend, why = choose_backend()
     print(f"keras-deconv: using the {backend} backend ({why})", file=sys.stderr)
-    if find_spec("keras_deconv.bench") is None:
-        print("error: the benchmark module keras_deconv.bench is not part of this install.", file=sys.stderr)
+    if find_spec("torch") is None:
+        print("error: keras-deconv bench needs torch (its yardstick): pip install 'keras-deconv[bench]'",
+              file=sys.stderr)
         return 2
-    from keras_deconv import bench
+    from keras_deconv.cli import bench
 
     status = bench.main(list(argv))
     return int(status or 0)
 
 
 def run_demo(arguments: argparse.Namespace) -> int:
-    """Choose the backend, then run ``keras_deconv.demo``."""
+    """Choose the backend, then run ``keras_deconv.cli.demo``."""
     backend, why = choose_backend()
     print(f"keras-deconv demo: using the {backend} backend ({why})")
     missing = [name for name, module in {"pillow": "PIL"}.items() if find_spec(module) is None]
@@ -119,7 +120,7 @@ def run_demo(arguments: argparse.Namespace) -> int:
         print("error: the numpy backend cannot train; install jax, torch or tensorflow "
               "(pip install 'keras-deconv[demo]' installs jax).", file=sys.stderr)
         return 2
-    from keras_deconv import demo
+    from keras_deconv.cli import demo
 
     demo.run(epochs=arguments.epochs, samples=arguments.samples, seed=arguments.seed,
              output_dir=arguments.output_dir)
@@ -135,6 +136,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = build_parser().parse_args(argv)
     if arguments.command == "demo":
         return run_demo(arguments)
-    from keras_deconv import check
+    from keras_deconv.cli import check
 
     return check.main(arguments.backends)

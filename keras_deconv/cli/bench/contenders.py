@@ -1,0 +1,180 @@
+"""The functions timed: keras_deconv, Keras's own op and torch's native op, each compiled as it runs.
+
+Every contender gives three thunks:
+
+- ``forward()``: the output, computed and waited for;
+- ``forward_backward()``: the value **and** the gradients (input and kernel)
+  of ``loss = sum(output ** 2)``, a loss that needs the output, so that no
+  compiler can prune the forward pass (the gradient of a loss linear in the
+  output, such as ``sum(output * c)``, does not need it: under ``jax.jit`` and
+  ``tf.function`` that timed the backward pass alone). It returns the loss;
+- ``output()``: the forward output as a NumPy array.
+
+``check_loss`` holds the returned loss against ``sum(output()**2)``, so a
+timing whose program skipped the forward pass fails instead of being reported.
+
+Each backend's compile wrapper: ``jax.jit`` (forward and ``jax.value_and_grad``),
+``tf.function`` (``tf.GradientTape`` inside; ``jit_compile=True`` for the
+"+xla" row), eager torch autograd; numpy has no gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+import numpy as np
+
+from keras_deconv.cli.bench.cases import Case
+
+Op = Callable[[Any, Any], Any]
+
+
+class Thunks(NamedTuple):
+    forward: Callable[[], Any]
+    forward_backward: Optional[Callable[[], float]]
+    output: Callable[[], np.ndarray]
+
+
+def keras_deconv_op(case: Case, path: str, padding: str = "same") -> Op:
+    from keras_deconv.ops import conv_transpose
+
+    def op(x: Any, w: Any) -> Any:
+        return conv_transpose(x, w, strides=case.strides, padding=padding, data_format=case.data_format,
+                              dilation_rate=case.dilation, groups=case.groups, path=path)
+
+    return op
+
+
+def keras_builtin_op(case: Case) -> Op:
+    import keras
+
+    if case.groups != 1:
+        raise NotImplementedError("keras.ops.conv_transpose has no `groups` argument")
+
+    def op(x: Any, w: Any) -> Any:
+        return keras.ops.conv_transpose(x, w, strides=case.strides, padding="same",
+                                        data_format=case.data_format, dilation_rate=case.dilation)
+
+    return op
+
+
+def _jax(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+    import jax
+    import jax.numpy as jnp
+
+    xj, wj = jnp.asarray(x), jnp.asarray(w)
+    forward = jax.jit(op)
+    value_and_grad = jax.jit(jax.value_and_grad(lambda a, b: jnp.sum(jnp.square(op(a, b))), argnums=(0, 1)))
+
+    def forward_backward() -> float:
+        loss, gradients = jax.block_until_ready(value_and_grad(xj, wj))
+        return float(loss)
+
+    return Thunks(lambda: jax.block_until_ready(forward(xj, wj)), forward_backward,
+                  lambda: np.asarray(forward(xj, wj)))
+
+
+def _tensorflow(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+    import tensorflow as tf
+
+    xt, wt = tf.constant(x), tf.constant(w)
+    # autograph=False: the op has no tensor-dependent Python control flow to convert.
+    forward = tf.function(op, jit_compile=xla, autograph=False)
+
+    @tf.function(jit_compile=xla, autograph=False)
+    def value_and_gradients(a: Any, b: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            loss = tf.reduce_sum(tf.square(op(a, b)))
+        return loss, tape.gradient(loss, [a, b])
+
+    def forward_backward() -> float:
+        # A tf.function call runs every op its outputs need before it returns.
+        loss, _ = value_and_gradients(xt, wt)
+        return float(loss.numpy())
+
+    # Reading one element forces completion without copying the whole result.
+    return Thunks(lambda: forward(xt, wt).numpy().flat[0], forward_backward,
+                  lambda: forward(xt, wt).numpy())
+
+
+def _torch(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+    import torch
+
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    xg, wg = xt.clone().requires_grad_(True), wt.clone().requires_grad_(True)
+
+    def forward() -> Any:
+        with torch.no_grad():
+            return op(xt, wt)
+
+    def forward_backward() -> float:
+        loss = op(xg, wg).square().sum()
+        torch.autograd.grad(loss, (xg, wg))
+        return float(loss.detach())
+
+    return Thunks(forward, forward_backward, lambda: forward().numpy())
+
+
+def _numpy(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+    return Thunks(lambda: op(x, w), None, lambda: np.asarray(op(x, w)))
+
+
+#: Each Keras backend's way of compiling and differentiating a contender.
+BACKEND_THUNKS: Dict[str, Callable[[Op, Any, Any, bool], Thunks]] = {
+    "jax": _jax, "tensorflow": _tensorflow, "torch": _torch, "numpy": _numpy,
+}
+
+
+def backend_thunks(backend: str, op: Op, arrays: Tuple[Any, Any], xla: bool = False) -> Thunks:
+    """A keras.ops-based contender compiled the way ``backend`` runs it."""
+    return BACKEND_THUNKS[backend](op, *arrays, xla)
+
+
+def torch_padding(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """Torch ``padding`` and ``output_padding`` giving the 'same' output length."""
+    padding, output_padding = [], []
+    for k, s, d in zip(case.kernel_size, case.strides, case.dilation, strict=True):
+        crop = d * (k - 1) + 1 - s  # full length minus the 'same' length
+        if crop >= 0:
+            p = (crop + 1) // 2
+            padding.append(p)
+            output_padding.append(2 * p - crop)
+        else:  # the full output is shorter than input * stride: pad the end
+            padding.append(0)
+            output_padding.append(-crop)
+    return tuple(padding), tuple(output_padding)
+
+
+def torch_native_thunks(case: Case, arrays: Tuple[Any, Any]) -> Thunks:
+    """Torch's own op on its own layout (channels_first input, (C, F/G, *k) weight)."""
+    import torch.nn.functional as F
+
+    x, w = arrays
+    rank = case.rank
+    conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
+    x = x if case.channels_first else np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    weight = np.ascontiguousarray(np.transpose(w, (rank + 1, rank, *range(rank))))
+    padding, output_padding = torch_padding(case)
+
+    def op(a: Any, b: Any) -> Any:
+        return conv(a, b, stride=case.strides, padding=padding, output_padding=output_padding,
+                    groups=case.groups, dilation=case.dilation)
+
+    thunks = _torch(op, x, weight, False)
+    shape = tuple(thunks.forward().shape)
+    expected = (case.input_shape[0], case.filters, *case.output_spatial)
+    if shape != expected:  # a wrong torch padding would make the comparison unfair
+        raise AssertionError(f"torch output shape {shape} != {expected}")
+    return thunks
+
+
+def check_loss(thunks: Thunks, name: str) -> None:
+    """Raise unless ``forward_backward()`` returns ``sum(output**2)`` (see module doc)."""
+    if thunks.forward_backward is None:
+        return
+    expected = float(np.sum(np.square(thunks.output().astype("float64"))))
+    loss = thunks.forward_backward()
+    if not abs(loss - expected) <= 1e-3 * max(abs(expected), 1.0):
+        raise AssertionError(f"{name}: forward+backward returned loss {loss}, but sum(forward()**2) "
+                             f"is {expected}; the timed program does not compute the forward pass")

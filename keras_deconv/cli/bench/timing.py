@@ -1,0 +1,182 @@
+"""Timing: warm-up, interleaved medians, the sgemm yardstick, and one case's rows."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from keras_deconv.cli.bench import contenders
+from keras_deconv.cli.bench.cases import Case
+
+#: Row names as they appear in the results.
+KERAS_DECONV = "keras_deconv"
+KERAS_DECONV_XLA = "keras_deconv+xla"
+#: keras_deconv with padding="circular" (same output length as 'same'), timed beside 'same'.
+KERAS_DECONV_CIRCULAR = "keras_deconv circular"
+KERAS_BUILTIN = "keras"
+TORCH_NATIVE = "torch"
+PHASES = ("forward", "forward_backward")
+
+#: Each thunk warms up for at least this long (and at least ``warmup`` calls): a
+#: process's first heavy calls run slower for a while (page faults on fresh
+#: buffers until glibc's mmap threshold adapts, thread pools spinning up), and
+#: two calls were not always enough to get past that.
+WARMUP_SECONDS = 0.5
+
+
+def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS) -> None:
+    """Call ``run()`` at least ``calls`` times and for at least ``seconds`` (if ``calls`` > 0)."""
+    if calls <= 0:
+        return
+    start, done = time.perf_counter(), 0
+    while done < calls or time.perf_counter() - start < seconds:
+        run()
+        done += 1
+
+
+def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
+                        pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS) -> Dict[str, float]:
+    """Median seconds of each thunk, timed in rounds that run every thunk once.
+
+    Interleaving makes the ratios fair under a changing machine load: a busy
+    second slows every implementation alike instead of whichever was being
+    timed then. The order rotates each round, and a short untimed pause
+    between thunks lets the other runtimes' spinning worker threads go idle.
+
+    >>> sorted(interleaved_medians({"a": lambda: None, "b": lambda: None}, 3, 1))
+    ['a', 'b']
+    """
+    names = list(runs)
+    for name in names:
+        warm_up(runs[name], warmup, seconds=warmup_seconds)
+    times: Dict[str, List[float]] = {name: [] for name in names}
+    for round_index in range(max(1, repeats)):
+        shift = round_index % max(1, len(names))
+        for name in names[shift:] + names[:shift]:
+            if pause:
+                time.sleep(pause)
+            start = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def median_seconds(run: Callable[[], Any], repeats: int, warmup: int) -> float:
+    """Median wall time of ``run()`` over ``repeats`` calls after warming up (see ``warm_up``).
+
+    >>> median_seconds(lambda: sum(range(100)), repeats=3, warmup=1) > 0
+    True
+    """
+    return interleaved_medians({"run": run}, repeats, warmup, pause=0)["run"]
+
+
+def machine_threads() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def sgemm_gflops(size: int, repeats: int, warmup: int = 2) -> Dict[str, float]:
+    """This machine's float32 matmul rate: a ``size`` x ``size`` ``torch.mm``."""
+    import torch
+
+    a = torch.randn(size, size, dtype=torch.float32)
+    b = torch.randn(size, size, dtype=torch.float32)
+    seconds = median_seconds(lambda: torch.mm(a, b), repeats, warmup)
+    return {"size": size, "seconds": seconds, "gflops": 2 * size**3 / seconds / 1e9}
+
+
+def rows(backend: str, xla: bool) -> List[Tuple[str, str]]:
+    """``(row name, keras_deconv path)`` of every contender timed on ``backend``."""
+    from keras_deconv._paths import PATHS
+
+    timed = [(TORCH_NATIVE, ""), (KERAS_BUILTIN, ""), (KERAS_DECONV, "auto")]
+    if xla and backend in ("tensorflow",):  # TF runs without XLA unless asked: both are timed
+        timed.append((KERAS_DECONV_XLA, "auto"))
+    timed += [(f"{KERAS_DECONV}[{name}]", name) for name in PATHS]
+    timed.append((KERAS_DECONV_CIRCULAR, "auto"))
+    return timed
+
+
+def thunks_for(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, Any]) -> contenders.Thunks:
+    """The thunks of one row on one case."""
+    if row == TORCH_NATIVE:
+        return contenders.torch_native_thunks(case, arrays)
+    if row == KERAS_BUILTIN:
+        return contenders.backend_thunks(backend, contenders.keras_builtin_op(case), arrays)
+    padding = "circular" if row == KERAS_DECONV_CIRCULAR else "same"
+    op = contenders.keras_deconv_op(case, path, padding)
+    return contenders.backend_thunks(backend, op, arrays, xla=row == KERAS_DECONV_XLA)
+
+
+def refusal(error: BaseException) -> str:
+    """The error in one line (tf.function's errors start with a traceback: keep their last line)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    text = (lines[-1] if lines[0] == "in user code:" else lines[0]) if lines else ""
+    return f"{type(error).__name__}: {text[:200]}"
+
+
+def prepare(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, Any]) -> Dict[str, Any]:
+    """Compile one row, run each phase once and check its loss (``contenders.check_loss``).
+
+    Returns ``{phase: thunk or {"refused": reason}}``; a refusal reason is the
+    first line of the error the contender raised (or says the backend has no
+    gradients). A loss that is not the forward's reduction raises.
+    """
+    try:
+        thunks = thunks_for(row, path, case, backend, arrays)
+        thunks.forward()  # the first call compiles, and raises where the case is refused
+    except Exception as error:  # noqa: BLE001 - any refusal is a result to report
+        reason = {"refused": refusal(error)}
+        return {"forward": reason, "forward_backward": reason}
+    ready: Dict[str, Any] = {"forward": thunks.forward}
+    if thunks.forward_backward is None:
+        ready["forward_backward"] = {"refused": f"the {backend} backend has no gradients"}
+        return ready
+    try:
+        thunks.forward_backward()
+    except Exception as error:  # noqa: BLE001
+        ready["forward_backward"] = {"refused": refusal(error)}
+        return ready
+    contenders.check_loss(thunks, f"{row} on {case.name}")
+    ready["forward_backward"] = thunks.forward_backward
+    return ready
+
+
+def _rate(seconds: float, flops: int, sgemm: float) -> Dict[str, float]:
+    gflops = flops / seconds / 1e9
+    return {"ms": seconds * 1e3, "gflops": gflops, "sgemm_percent": 100 * gflops / sgemm}
+
+
+def time_case(timed: Sequence[Tuple[str, str]], case: Case, backend: str, arrays: Tuple[Any, Any],
+              repeats: int, warmup: int, sgemm: float) -> Dict[str, Dict[str, Any]]:
+    """Forward and forward+backward timings of every row on one case, interleaved.
+
+    Returns ``{row: {"forward": {...}, "forward_backward": {...}}}`` with ms,
+    GFLOP/s and % of sgemm, or ``{"refused": reason}`` for a phase the row
+    cannot run. Forward+backward counts three times the forward's FLOPs.
+    """
+    ready = {row: prepare(row, path, case, backend, arrays) for row, path in timed}
+    results: Dict[str, Dict[str, Any]] = {row: {} for row, _ in timed}
+    for phase, flops in zip(PHASES, (case.flops_forward, 3 * case.flops_forward)):
+        runnable = {row: thunks[phase] for row, thunks in ready.items() if callable(thunks[phase])}
+        medians = interleaved_medians(runnable, repeats, warmup)
+        for row, thunks in ready.items():
+            results[row][phase] = _rate(medians[row], flops, sgemm) if row in medians else thunks[phase]
+    return results
+
+
+def time_ratio(results: Dict[str, Dict[str, Any]], row: str, base: str, phase: str) -> Optional[float]:
+    """``row``'s time over ``base``'s in one phase, None where either was refused or not run."""
+    mine, other = results.get(row, {}).get(phase) or {}, results.get(base, {}).get(phase) or {}
+    return mine["ms"] / other["ms"] if "ms" in mine and "ms" in other else None
+
+
+def baseline(results: Dict[str, Dict[str, Any]], phase: str) -> Optional[str]:
+    """The faster of torch's native op and Keras's own op in ``phase`` (Keras only where it ran)."""
+    timed = [row for row in (TORCH_NATIVE, KERAS_BUILTIN) if "ms" in (results.get(row, {}).get(phase) or {})]
+    return min(timed, key=lambda row: results[row][phase]["ms"]) if timed else None
