@@ -14,14 +14,8 @@ __version__ = "0.1.0"
 
 # Names load on first use: importing Keras fixes its backend, and the
 # `keras-deconv` command must be able to choose one before that happens.
-_LAYERS = (
-    "Conv1DTranspose",
-    "Conv2DTranspose",
-    "Conv3DTranspose",
-    "Convolution1DTranspose",
-    "Convolution2DTranspose",
-    "Convolution3DTranspose",
-)
+_LAYERS = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
+           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose")
 _MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers", "export", "conversion")
 _FUNCTIONS = {"from_keras": "conversion", "to_keras": "conversion"}
 

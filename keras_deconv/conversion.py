@@ -115,25 +115,22 @@ def _keras_layer(layer: Any) -> Optional[Any]:
         return None
     config = layer.get_config()
     name = f"Layer {layer.name!r} ({type(layer).__name__})"
-    if config.pop("groups") != 1:
-        raise ValueError(f"{name} cannot become Keras's layer, which has no `groups`. "
-                         f"Received: groups={layer.groups}")
-    if layer.lora_enabled:
-        raise ValueError(f"{name} cannot become Keras's layer, which has no LoRA for transposed "
-                         f"convolutions. Received: lora_rank={layer.lora_rank}")
-    if layer._complex_dtype:
-        raise ValueError(f"{name} cannot become Keras's layer, which has no complex dtypes. "
-                         f"Received: dtype={layer.dtype_policy.compute_dtype!r}")
-    if not isinstance(layer.padding, str):
-        raise ValueError(f"{name} cannot become Keras's layer, which takes only 'valid' and 'same' "
-                         f"padding. Received: padding={layer.padding}")
-    if max(layer.strides) > 1 and max(layer.dilation_rate) > 1:
-        raise ValueError(f"{name} cannot become Keras's layer, which refuses strides together with "
-                         f"dilation. Received: strides={layer.strides}, dilation_rate={layer.dilation_rate}")
-    if layer.output_padding is not None and any(
-        p >= s for p, s in zip(layer.output_padding, layer.strides)
-    ):
-        raise ValueError(f"{name} cannot become Keras's layer, which needs each output_padding below "
-                         f"its stride. Received: output_padding={layer.output_padding}, "
-                         f"strides={layer.strides}")
+    output_padding = layer.output_padding or (0,) * layer.rank
+    # (refused, what Keras's layer lacks, the values received)
+    refusals = (
+        (config.pop("groups") != 1, "has no `groups`", f"groups={layer.groups}"),
+        (layer.lora_enabled, "has no LoRA for transposed convolutions", f"lora_rank={layer.lora_rank}"),
+        (layer._complex_dtype, "has no complex dtypes", f"dtype={layer.dtype_policy.compute_dtype!r}"),
+        (layer.padding not in ("valid", "same"), "takes only 'valid' and 'same' padding",
+         f"padding={layer.padding!r}"),
+        (max(layer.strides) > 1 and max(layer.dilation_rate) > 1,
+         "refuses strides together with dilation",
+         f"strides={layer.strides}, dilation_rate={layer.dilation_rate}"),
+        (any(p >= s for p, s in zip(output_padding, layer.strides)),
+         "needs each output_padding below its stride",
+         f"output_padding={layer.output_padding}, strides={layer.strides}"),
+    )
+    for refused, lacks, received in refusals:
+        if refused:
+            raise ValueError(f"{name} cannot become Keras's layer, which {lacks}. Received: {received}")
     return _KERAS_LAYERS[layer.rank - 1].from_config(config)

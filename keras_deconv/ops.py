@@ -61,18 +61,9 @@ class ConvTranspose(keras.Operation):
         return keras.KerasTensor(self._plan(inputs, kernel).output_shape, dtype=inputs.dtype)
 
 
-def conv_transpose(
-    inputs: Any,
-    kernel: Any,
-    strides: Any = 1,
-    padding: Any = "valid",
-    output_padding: Any = None,
-    data_format: Optional[str] = None,
-    dilation_rate: Any = 1,
-    groups: int = 1,
-    output_size: Any = None,
-    path: str = "auto",
-) -> Any:
+def conv_transpose(inputs: Any, kernel: Any, strides: Any = 1, padding: Any = "valid",
+                   output_padding: Any = None, data_format: Optional[str] = None, dilation_rate: Any = 1,
+                   groups: int = 1, output_size: Any = None, path: str = "auto") -> Any:
     """Transposed convolution ``out[o] += x[i] * w[k]``, ``o = i*stride + k*dilation - pad_before``.
 
     Args:

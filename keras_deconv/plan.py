@@ -49,19 +49,10 @@ class Plan:
     folds: Circular
 
 
-def plan_conv_transpose(
-    input_shape: Tuple[Any, ...],
-    kernel_shape: Tuple[Any, ...],
-    *,
-    strides: Any = 1,
-    padding: Any = "valid",
-    output_padding: Any = None,
-    data_format: Optional[str] = None,
-    dilation_rate: Any = 1,
-    groups: int = 1,
-    output_size: Any = None,
-    shape_name: str = "inputs.shape",
-) -> Plan:
+def plan_conv_transpose(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, ...], *, strides: Any = 1,
+                        padding: Any = "valid", output_padding: Any = None, data_format: Optional[str] = None,
+                        dilation_rate: Any = 1, groups: int = 1, output_size: Any = None,
+                        shape_name: str = "inputs.shape") -> Plan:
     """Check the arguments against the shapes and plan the computation.
 
     ``kernel_shape`` is ``kernel_size + (filters // groups, channels)``.

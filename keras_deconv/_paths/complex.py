@@ -72,16 +72,9 @@ from keras_deconv.complex_weights import PART_DTYPES, complex_from_parts, standa
 STRATEGIES = ("gauss", "stacked")
 
 
-def complex_conv_transpose(
-    real_path: Callable[..., Any],
-    x: Any,
-    kernel: Any,
-    strides: Sequence[int],
-    dilation_rate: Sequence[int],
-    groups: int,
-    crops: Sequence[Tuple[int, int]],
-    strategy: str = "stacked",
-) -> Any:
+def complex_conv_transpose(real_path: Callable[..., Any], x: Any, kernel: Any, strides: Sequence[int],
+                           dilation_rate: Sequence[int], groups: int, crops: Sequence[Tuple[int, int]],
+                           strategy: str = "stacked") -> Any:
     """A complex transposed convolution from real calls of ``real_path`` (see module doc).
 
     Same contract as every path (``keras_deconv._paths``); ``x`` and

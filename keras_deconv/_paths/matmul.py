@@ -59,14 +59,8 @@ def tap_products(x: Any, taps: Any, groups: int) -> Any:
     return reshape(y, [*shape[:-1], num_taps, groups * per_group_filters])
 
 
-def matmul_overlap_add(
-    x: Any,
-    kernel: Any,
-    strides: Sequence[int],
-    dilation_rate: Sequence[int],
-    groups: int,
-    crops: Sequence[Tuple[int, int]],
-) -> Any:
+def matmul_overlap_add(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
+                       crops: Sequence[Tuple[int, int]]) -> Any:
     """Transposed convolution as matmuls plus an overlap-add (see module doc).
 
     One matmul per output phase (over that phase's taps only), so the

@@ -25,14 +25,8 @@ from keras_deconv._paths.common import crop_to_window, dynamic_shape
 from keras_deconv.arithmetic import effective_kernel_size
 
 
-def native(
-    x: Any,
-    kernel: Any,
-    strides: Sequence[int],
-    dilation_rate: Sequence[int],
-    groups: int,
-    crops: Sequence[Tuple[int, int]],
-) -> Any:
+def native(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
+           crops: Sequence[Tuple[int, int]]) -> Any:
     """Run the backend's own transposed convolution (see module doc)."""
     backend = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)

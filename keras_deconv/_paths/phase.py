@@ -20,14 +20,8 @@ from keras_deconv._paths.common import grouped_forward_kernel, join_phases, phas
 from keras_deconv._paths.numpy_assembly import assemble_phases
 
 
-def phase_decomposition(
-    x: Any,
-    kernel: Any,
-    strides: Sequence[int],
-    dilation_rate: Sequence[int],
-    groups: int,
-    crops: Sequence[Tuple[int, int]],
-) -> Any:
+def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+                        groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     """Transposed convolution as one stride-1 convolution per output phase."""
     rank = len(strides)
     taps = tuple(kernel.shape[:rank])
