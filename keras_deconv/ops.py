@@ -152,11 +152,13 @@ def static_size_bound(shape: Sequence[Any]) -> int:
 
 def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int],
                 dilation_rate: Sequence[int], groups: int, dtype: str,
-                output_elements: Optional[int] = None) -> str:
+                output_elements: Optional[int] = None, accelerator: bool = False) -> str:
     """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
 
-    The rules, and the measurements behind them, are the backend policies'
+    The rules, and the CPU measurements behind them, are the backend policies'
     (``keras_deconv/_paths/policy.py``); ``docs/backends.md`` has the table.
+    On an ``accelerator`` (GPU, TPU), the backend's native op wherever it runs
+    the arguments: no accelerator measurements back any other choice yet.
 
     >>> choose_path("jax", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
     'matmul'
@@ -164,9 +166,11 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     'phase'
     >>> choose_path("tensorflow", (3, 3), (1, 1), (2, 2), 1, "float32")
     'phase'
+    >>> choose_path("jax", (4, 4), (2, 2), (1, 1), 1, "float32", accelerator=True)
+    'native'
     """
-    return policy.for_backend(backend).auto_path(kernel_size, strides, dilation_rate, groups, dtype,
-                                                 output_elements)
+    return policy.for_backend(backend).choose(kernel_size, strides, dilation_rate, groups, dtype,
+                                              output_elements, accelerator)
 
 
 def derivative_path(backend: str, path: str, output_elements: Optional[int] = None) -> str:
@@ -251,7 +255,8 @@ def _run_path(x: Any, kernel: Any, plan: Plan, path: str) -> Any:
     derivative = path
     if path == "auto":
         size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
-        path = rules.auto_path(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size)
+        path = rules.choose(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size,
+                            rules.on_accelerator())
         derivative = rules.derivative_path(path, size)
     if is_complex_dtype(dtype) and not rules.runs_complex(path, dtype):
         # No complex kernels for this path here: composed from real calls, see _paths/complex.py.

@@ -5,7 +5,10 @@ One class per backend, each with the same attributes and methods:
 - ``native_supports``: whether the backend's own op runs an argument set;
 - ``runs_complex``: whether a path takes complex dtypes natively (else the op
   composes it from real calls, ``_paths/complex.py``);
-- ``auto_path``: the algorithm ``path="auto"`` runs;
+- ``auto_path``: the algorithm ``path="auto"`` runs on a CPU (``choose`` adds the
+  accelerator rule: on a GPU or TPU, the backend's native op wherever it runs the
+  arguments; the CPU measurements say nothing about accelerators);
+- ``on_accelerator``: whether the backend computes on a GPU or TPU;
 - ``derivative_path``: the algorithm whose derivatives ``auto`` uses;
 - ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
 - ``native``: the backend's own transposed convolution (``_paths/native.py``);
@@ -25,6 +28,7 @@ False
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import keras
@@ -66,6 +70,18 @@ class Policy:
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
         """The algorithm ``path="auto"`` runs."""
         return "matmul"
+
+    def choose(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+               groups: int, dtype: str, output_elements: Optional[int] = None,
+               accelerator: bool = False) -> str:
+        """``auto_path``, except that accelerators take the native op where it runs the arguments."""
+        if accelerator and self.native_supports(len(strides), dilation_rate, groups, dtype):
+            return "native"
+        return self.auto_path(kernel_size, strides, dilation_rate, groups, dtype, output_elements)
+
+    def on_accelerator(self) -> bool:
+        """Whether the backend computes on a GPU or TPU (then ``choose`` prefers ``native``)."""
+        return False
 
     def derivative_path(self, path: str, output_elements: Optional[int] = None) -> str:
         """The algorithm whose derivatives ``path="auto"`` uses, given the values' path."""
@@ -130,6 +146,11 @@ class JaxPolicy(Policy):
     def derivative_path(self, path: str, output_elements: Optional[int] = None) -> str:
         return "matmul" if path == "phase" and not _large(output_elements) else path
 
+    def on_accelerator(self) -> bool:
+        import jax
+
+        return jax.default_backend() != "cpu"
+
     def compile(self, values: Path, derivatives: Optional[Path] = None) -> Path:
         # Eagerly, a path is a few dozen small operations that JAX would dispatch
         # (and compile) one by one; inside an outer jit this one is inlined.
@@ -171,6 +192,9 @@ class TensorFlowPolicy(Policy):
     def runs_complex(self, path: str, dtype: str) -> bool:
         return path == "matmul" and dtype == "complex64"
 
+    def on_accelerator(self) -> bool:
+        return _tensorflow_has_gpu()
+
     def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
         if not taps_overlap(kernel_size, strides, dilation_rate):
@@ -183,6 +207,14 @@ class TensorFlowPolicy(Policy):
         from keras_deconv._paths.native import tensorflow_conv_transpose
 
         return tensorflow_conv_transpose
+
+
+@functools.lru_cache(maxsize=1)
+def _tensorflow_has_gpu() -> bool:
+    # TF places operations on its first GPU whenever it sees one.
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 class NumpyPolicy(Policy):

@@ -1,0 +1,61 @@
+"""The README's and docs/backends.md's table of what ``path="auto"`` runs comes from the policy.
+
+``python tests/test_path_tables.py`` prints the table; paste it between the
+markers in both files when a rule in ``keras_deconv/_paths/policy.py`` changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keras_deconv.ops import choose_path, derivative_path
+
+ROOT = Path(__file__).resolve().parent.parent
+START = "<!-- auto path table: generated from keras_deconv/_paths/policy.py, see tests/test_path_tables.py -->"
+END = "<!-- end of auto path table -->"
+BACKENDS = ("jax", "torch", "tensorflow", "numpy")
+
+#: (description, kernel_size, strides, dilation_rate, groups, output values)
+EXAMPLES = (
+    ("2D k2 s2 (kernel = stride: taps never overlap)", (2, 2), (2, 2), (1, 1), 1, 2**16),
+    ("2D k4 s2", (4, 4), (2, 2), (1, 1), 1, 2**16),
+    ("2D k4 s2, groups 4", (4, 4), (2, 2), (1, 1), 4, 2**16),
+    ("2D k3 s1, dilation 2", (3, 3), (1, 1), (2, 2), 1, 2**16),
+    ("2D k3 s2, dilation 2, groups 2", (3, 3), (2, 2), (2, 2), 2, 2**16),
+    ("1D k16 s8", (16,), (8,), (1,), 1, 2**16),
+    ("3D k3 s2", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, 2**20),
+    ("3D k3 s2, output above 2**24 values", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, 2**25),
+)
+
+
+def _cell(backend, kernel_size, strides, dilation_rate, groups, size):
+    path = choose_path(backend, kernel_size, strides, dilation_rate, groups, "float32", size)
+    derivative = derivative_path(backend, path, size)
+    return f"`{path}`" + (f" (derivatives: `{derivative}`)" if derivative != path else "")
+
+
+def auto_path_table():
+    """The markdown table of ``path="auto"``'s choice, float32, per backend."""
+    lines = ["| arguments (float32) | " + " | ".join(BACKENDS) + " |", "|---|" + "---|" * len(BACKENDS)]
+    for description, *arguments in EXAMPLES:
+        lines.append(f"| {description} | " + " | ".join(_cell(b, *arguments) for b in BACKENDS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _section(path):
+    text = path.read_text()
+    assert START in text and END in text, f"{path.name} has no auto path table markers"
+    return text.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/backends.md"])
+def test_auto_path_table_matches_the_policy(document):
+    assert _section(ROOT / document) == auto_path_table(), (
+        f"{document}'s table of path='auto' disagrees with the policy; "
+        "regenerate it with `python tests/test_path_tables.py`")
+
+
+if __name__ == "__main__":
+    print(auto_path_table(), end="")
