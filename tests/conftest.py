@@ -1,4 +1,18 @@
-"""Test configuration: the backend comes from KERAS_BACKEND (one per process)."""
+"""Test configuration: the backend comes from KERAS_BACKEND (one per process).
+
+What the test modules get from here, without importing this file:
+
+- ``@pytest.mark.needs_gradients``: skips the test on backends without
+  automatic differentiation (numpy);
+- the ``backend`` fixture: Keras's backend name (modules that need it at
+  import time, in marks or parametrisations, call ``keras.backend.backend()``);
+- the ``path`` fixture: each path ``path=`` can force (every name in
+  ``keras_deconv._paths.PATHS``: "matmul", "phase", "native"), skipped where
+  ``keras_deconv.ops.available_paths()`` (default arguments) lacks it;
+  ``path_or_auto`` adds "auto". A test whose rank, dilation, groups or dtype
+  decide what runs asks ``available_paths(...)`` with them as well;
+- the ``assert_close`` fixture: the one tolerance rule, by the dtype computed in.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +21,12 @@ import os
 import numpy as np
 import pytest
 
-BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+#: The backends with automatic differentiation (``needs_gradients``).
 TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
 
-
-def pytest_report_header(config):
-    return f"KERAS_BACKEND={BACKEND}"
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(1234)
+# The old imports, until every module has moved to the fixtures and the marker.
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+needs_gradients = pytest.mark.needs_gradients
 
 
 def to_numpy(tensor):
@@ -26,10 +35,152 @@ def to_numpy(tensor):
 
     return np.asarray(ops.convert_to_numpy(tensor))
 
+# Keras (and so the library) is imported inside the hooks and fixtures, not here:
+# tests/distribution's conftest.py configures TensorFlow's devices before anything
+# starts its runtime.
 
-needs_gradients = pytest.mark.skipif(
-    BACKEND not in TRAINABLE_BACKENDS, reason="the numpy backend has no gradients"
-)
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_gradients: needs automatic differentiation (skipped on the numpy backend)"
+    )
+
+
+def pytest_report_header(config):
+    return f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'tensorflow')}"
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_gradients") is None:
+        return
+    import keras
+
+    if keras.backend.backend() not in TRAINABLE_BACKENDS:
+        pytest.skip(f"the {keras.backend.backend()} backend has no gradients")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def backend():
+    """Keras's backend name: "jax", "torch", "tensorflow" or "numpy"."""
+    import keras
+
+    return keras.backend.backend()
+
+
+# ----------------------------------------------------------------------------- paths
+
+PATH_FIXTURES = ("path", "path_or_auto")
+
+
+def _parametrized_directly(metafunc, name):
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        if name in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrise ``path`` over the library's paths (``path_or_auto``: with "auto").
+
+    The names come from ``keras_deconv.ops.PATH_NAMES`` ("auto" and every name in
+    ``PATHS``), so a new path is tested where the fixtures are used. A test that
+    parametrises an argument of the same name itself keeps its own values.
+    """
+    for name in PATH_FIXTURES:
+        if name in metafunc.fixturenames and not _parametrized_directly(metafunc, name):
+            from keras_deconv.ops import PATH_NAMES
+
+            names = PATH_NAMES if name == "path_or_auto" else tuple(n for n in PATH_NAMES if n != "auto")
+            metafunc.parametrize(name, names, indirect=True)
+
+
+def _runnable(name):
+    """``name`` if the backend runs it for default arguments (rank 2, no dilation, one group, float32)."""
+    from keras_deconv.ops import available_paths
+
+    if name != "auto" and name not in available_paths():
+        import keras
+
+        pytest.skip(f"path={name!r} does not run on the {keras.backend.backend()} backend")
+    return name
+
+
+@pytest.fixture
+def path(request):
+    """Each path ``path=`` can force, skipped where the backend cannot run it."""
+    return _runnable(request.param)
+
+
+@pytest.fixture
+def path_or_auto(request):
+    """Each forced path and "auto", skipped where the backend cannot run it."""
+    return _runnable(request.param)
+
+
+# ----------------------------------------------------------------------------- tolerances
+
+#: Relative tolerance per dtype computed in: float rounding of sums of up to a few
+#: hundred products, relative to ``scale`` (by default the largest expected value).
+RTOL = {
+    "float64": 1e-12, "complex128": 1e-12,
+    "float32": 1e-5, "complex64": 1e-5,
+    "float16": 1e-2,  # ~3 decimal digits
+    "bfloat16": 5e-2,  # ~2 decimal digits
+}
+
+
+def check_close(actual, expected, *, dtype=None, scale=None, rtol=None, err_msg=""):
+    """Assert ``|actual - expected| <= rtol * scale`` elementwise, with equal shapes.
+
+    ``actual`` and ``expected``: arrays or backend tensors. ``dtype``: the
+    dtype the result was computed in, by default ``actual``'s (pass it when
+    ``actual`` was cast). ``rtol``: ``RTOL[dtype]`` unless given (a test that
+    needs another says why). ``scale``: a number or an array broadcast against
+    ``expected`` (such as ``sum |x| |w|`` per output); by default
+    ``max(1, max |expected|)``, an absolute bound below 1. NaNs and infinities
+    must sit where ``expected`` has the same value.
+    """
+    import keras
+
+    actual = np.asarray(keras.ops.convert_to_numpy(actual))
+    expected = np.asarray(keras.ops.convert_to_numpy(expected))
+    dtype = keras.backend.standardize_dtype(actual.dtype if dtype is None else dtype)
+    if rtol is None:
+        if dtype not in RTOL:
+            raise ValueError(f"No tolerance for dtype {dtype!r}: pass dtype= or rtol=.")
+        rtol = RTOL[dtype]
+    where = f" ({err_msg})" if err_msg else ""
+    assert actual.shape == expected.shape, f"shape {actual.shape} != expected {expected.shape}{where}"
+    if scale is None:
+        finite = np.abs(expected[np.isfinite(expected)])
+        scale = max(1.0, float(finite.max())) if finite.size else 1.0
+    wide = np.complex128 if np.iscomplexobj(actual) or np.iscomplexobj(expected) else np.float64
+    a, e = actual.astype(wide), expected.astype(wide)
+    same = (a == e) | (np.isnan(a) & np.isnan(e))  # equal infinities and NaNs in the same places
+    with np.errstate(invalid="ignore"):  # inf - inf where ``same`` holds
+        error = np.where(same, 0.0, np.abs(a - e))
+    bound = rtol * np.broadcast_to(np.asarray(scale, dtype=np.float64), error.shape)
+    failed = ~(error <= bound)  # NaN errors fail
+    if failed.any():
+        index = np.unravel_index(np.argmax(np.where(failed, error - bound, -np.inf)), error.shape)
+        raise AssertionError(
+            f"{int(failed.sum())} of {error.size} values differ by more than rtol={rtol:g} * scale "
+            f"(dtype {dtype}){where}: worst at {tuple(int(i) for i in index)}: "
+            f"actual {a[index]}, expected {e[index]}, error {error[index]:.3g} > bound {bound[index]:.3g}"
+        )
+
+
+@pytest.fixture(scope="session")
+def assert_close():
+    """The tolerance rule (see ``check_close``), as a fixture: ``assert_close(actual, expected, ...)``."""
+    return check_close
 
 
 # Hypothesis profiles: "ci" (default, bounded so each backend's suite stays short) and
