@@ -17,24 +17,16 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, to_numpy
+from keras.ops import convert_to_numpy
 
 import keras_deconv
-from keras_deconv import ops as package_ops
-from keras_deconv.ops import conv_transpose
+from keras_deconv.ops import available_paths, conv_transpose
 from keras_deconv.reference import reference_conv_transpose
-
-PATHS = ["auto", "matmul", "phase", "native"]
 
 
 def named(name, value):
     """A regex matching ``name=value`` as the messages print it (value by repr)."""
     return re.escape(f"{name}={value!r}")
-
-
-def available_paths():
-    """The paths this backend can run (numpy has no native op)."""
-    return [p for p in PATHS if not (BACKEND == "numpy" and p == "native")]
 
 
 # ---------------------------------------------------------------------------
@@ -229,33 +221,31 @@ def test_op_rejects_kernel_channel_mismatch():
 # Unusual inputs.
 
 
-@pytest.mark.parametrize("path", available_paths())
-def test_nan_and_inf_propagate(path):
+def test_nan_and_inf_propagate(path_or_auto, assert_close):
     x = np.ones((1, 4, 4, 2), "float32")
     x[0, 1, 1, 0] = np.nan
     x[0, 3, 3, 1] = np.inf
     w = np.ones((3, 3, 2, 2), "float32")
-    y = to_numpy(conv_transpose(x, w, strides=2, path=path))
+    y = convert_to_numpy(conv_transpose(x, w, strides=2, path=path_or_auto))
     expected = reference_conv_transpose(x, w, (2, 2), "valid")
     # NaN spreads to every output the NaN input touches; +inf stays +inf where only it is non-finite.
     np.testing.assert_array_equal(np.isnan(y), np.isnan(expected))
     np.testing.assert_array_equal(np.isposinf(y), np.isposinf(expected))
     finite = np.isfinite(expected)
-    np.testing.assert_allclose(y[finite], expected[finite], rtol=1e-5)
+    assert_close(y[finite], expected[finite])
     assert np.isnan(y).any() and np.isposinf(y).any()
 
 
 @pytest.mark.parametrize("channels_first", [False, True])
-@pytest.mark.parametrize("path", available_paths())
-def test_empty_batch(path, channels_first):
+def test_empty_batch(path_or_auto, channels_first):
     data_format = "channels_first" if channels_first else "channels_last"
     shape = (0, 3, 5, 4) if channels_first else (0, 5, 4, 3)
     x = np.zeros(shape, "float32")
     w = np.ones((3, 2, 2, 3), "float32")
-    y = conv_transpose(x, w, strides=(2, 1), padding="same", data_format=data_format, path=path)
+    y = conv_transpose(x, w, strides=(2, 1), padding="same", data_format=data_format, path=path_or_auto)
     expected = (0, 2, 10, 4) if channels_first else (0, 10, 4, 2)
     assert tuple(y.shape) == expected
-    assert to_numpy(y).size == 0
+    assert convert_to_numpy(y).size == 0
 
 
 def test_empty_batch_through_the_layer():
@@ -265,51 +255,51 @@ def test_empty_batch_through_the_layer():
     assert tuple(layer.compute_output_shape((0, 2, 3, 4, 5))) == (0, 4, 6, 8, 3)
 
 
-def test_integer_input_is_cast_to_the_compute_dtype():
+def test_integer_input_is_cast_to_the_compute_dtype(assert_close):
     # Decision: like keras.layers.Conv2DTranspose, integer inputs are converted
     # to the layer's compute dtype (float32 here); the kernel is never truncated.
     layer = keras_deconv.Conv2DTranspose(2, 3, strides=2)
     x = np.arange(18, dtype="int32").reshape(1, 3, 3, 2)
     y = layer(x)
     assert keras.backend.standardize_dtype(y.dtype) == "float32"
-    kernel = to_numpy(layer.kernel)
+    kernel = convert_to_numpy(layer.kernel)
     expected = reference_conv_transpose(x, kernel, (2, 2), "valid")
-    np.testing.assert_allclose(to_numpy(y), expected, rtol=1e-5, atol=1e-5)
+    assert_close(y, expected)
 
 
-def test_complex_input_into_real_layer_promotes_the_kernel():
+def test_complex_input_into_real_layer_promotes_the_kernel(assert_close):
     # Decision: a real layer applied to a complex input convolves it with its
     # real kernel (promoted to complex, imaginary part zero): exact, nothing dropped.
     layer = keras_deconv.Conv1DTranspose(2, 3, strides=2, use_bias=False)
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(1, 4, 2)) + 1j * rng.normal(size=(1, 4, 2))).astype("complex64")
-    y = to_numpy(layer(x))
+    y = convert_to_numpy(layer(x))
     assert np.iscomplexobj(y)
-    expected = reference_conv_transpose(x, to_numpy(layer.kernel), (2,), "valid")
-    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    expected = reference_conv_transpose(x, convert_to_numpy(layer.kernel), (2,), "valid")
+    assert_close(y, expected)
 
 
 # ---------------------------------------------------------------------------
 # Determinism and process safety.
 
 
-@pytest.mark.parametrize("path", available_paths())
-def test_two_calls_are_bit_identical(path):
+def test_two_calls_are_bit_identical(path_or_auto):
     rng = np.random.default_rng(7)
     x = rng.normal(size=(2, 6, 5, 4)).astype("float32")
     w = rng.normal(size=(3, 2, 3, 4)).astype("float32")
     dilation = (1, 2)
-    if path != "auto" and path not in package_ops.available_paths(BACKEND, 2, dilation, 1, "float32"):
+    if path_or_auto != "auto" and path_or_auto not in available_paths(rank=2, dilation_rate=dilation):
         dilation = (1, 1)
-    first = to_numpy(conv_transpose(x, w, strides=2, dilation_rate=dilation, padding="same", path=path))
-    second = to_numpy(conv_transpose(x, w, strides=2, dilation_rate=dilation, padding="same", path=path))
+    arguments = dict(strides=2, dilation_rate=dilation, padding="same", path=path_or_auto)
+    first = convert_to_numpy(conv_transpose(x, w, **arguments))
+    second = convert_to_numpy(conv_transpose(x, w, **arguments))
     assert first.tobytes() == second.tobytes()
 
 
 def test_layer_calls_are_bit_identical():
     layer = keras_deconv.Conv2DTranspose(3, 3, strides=2, padding="same", groups=1)
     x = np.random.default_rng(3).normal(size=(2, 7, 7, 4)).astype("float32")
-    assert to_numpy(layer(x)).tobytes() == to_numpy(layer(x)).tobytes()
+    assert convert_to_numpy(layer(x)).tobytes() == convert_to_numpy(layer(x)).tobytes()
 
 
 def test_nothing_aborts_the_process():
