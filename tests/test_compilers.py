@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, to_numpy
 
 from keras_deconv.ops import conv_transpose
 from keras_deconv.reference import reference_conv_transpose
 
-PATHS = ["auto", "matmul", "phase", "native"]
+BACKEND = keras.backend.backend()
 ARGS = dict(strides=(2, 3), padding="same", output_padding=(1, 0), dilation_rate=(1, 1), groups=2)
 
 
@@ -22,8 +22,8 @@ def _data():
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="jax.jit")
-@pytest.mark.parametrize("path", PATHS)
-def test_jax_jit_with_gradients(path):
+def test_jax_jit_with_gradients(path_or_auto, assert_close):
+    path = path_or_auto
     import jax
 
     x, w, expected = _data()
@@ -32,14 +32,14 @@ def test_jax_jit_with_gradients(path):
         return (conv_transpose(x, w, path=path, **ARGS) ** 2).sum()
 
     y = jax.jit(lambda x, w: conv_transpose(x, w, path=path, **ARGS))(x, w)
-    np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-5, atol=1e-5)
+    assert_close(y, expected)
     grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(x, w)
     assert all(np.isfinite(np.asarray(g)).all() for g in grads)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function(jit_compile=True)")
-@pytest.mark.parametrize("path", PATHS)
-def test_tf_function_jit_compile(path):
+def test_tf_function_jit_compile(path_or_auto, assert_close):
+    path = path_or_auto
     import tensorflow as tf
 
     x, w, expected = _data()
@@ -53,13 +53,13 @@ def test_tf_function_jit_compile(path):
         return y, tape.gradient(loss, w)
 
     y, grad = run(tf.constant(x), tf.constant(w))
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert_close(y, expected)
     assert grad.shape == w.shape and np.isfinite(grad.numpy()).all()
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile")
-@pytest.mark.parametrize("path", PATHS)
-def test_torch_compile_full_graph(path):
+def test_torch_compile_full_graph(path_or_auto, assert_close):
+    path = path_or_auto
     import torch
 
     x, w, expected = _data()
@@ -70,7 +70,7 @@ def test_torch_compile_full_graph(path):
     wt = torch.tensor(w, requires_grad=True)
     y = run(xt, wt)
     y.square().sum().backward()
-    np.testing.assert_allclose(to_numpy(y.detach()), expected, rtol=1e-5, atol=1e-5)
+    assert_close(y, expected)
     assert wt.grad is not None and torch.isfinite(wt.grad).all()
 
 
@@ -94,8 +94,8 @@ def _inputs(batch, rows, cols, padding="same"):
 
 @pytest.mark.skipif(BACKEND != "jax", reason="jax.export")
 @pytest.mark.parametrize("padding", list(PADDINGS))
-@pytest.mark.parametrize("path", PATHS)
-def test_jax_export_with_symbolic_batch_and_spatial_sizes(path, padding):
+def test_jax_export_with_symbolic_batch_and_spatial_sizes(path_or_auto, padding, assert_close):
+    path = path_or_auto
     import jax
     from jax import export
 
@@ -107,13 +107,13 @@ def test_jax_export_with_symbolic_batch_and_spatial_sizes(path, padding):
     )
     for size in SIZES:
         x, w, expected = _inputs(*size, padding=PADDINGS[padding])
-        np.testing.assert_allclose(np.asarray(exported.call(x, w)), expected, rtol=1e-5, atol=1e-5)
+        assert_close(exported.call(x, w), expected, err_msg=f"size {size}")
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function(jit_compile=True)")
 @pytest.mark.parametrize("padding", list(PADDINGS))
-@pytest.mark.parametrize("path", PATHS)
-def test_tf_function_jit_compile_with_unknown_sizes(path, padding):
+def test_tf_function_jit_compile_with_unknown_sizes(path_or_auto, padding, assert_close):
+    path = path_or_auto
     import tensorflow as tf
 
     arguments = {**ARGS, "padding": PADDINGS[padding]}
@@ -121,13 +121,13 @@ def test_tf_function_jit_compile_with_unknown_sizes(path, padding):
                       input_signature=[tf.TensorSpec((None, None, None, 4)), tf.TensorSpec((3, 4, 3, 4))])
     for size in SIZES:
         x, w, expected = _inputs(*size, padding=PADDINGS[padding])
-        np.testing.assert_allclose(run(x, w).numpy(), expected, rtol=1e-5, atol=1e-5)
+        assert_close(run(x, w), expected, err_msg=f"size {size}")
     assert run.experimental_get_tracing_count() == 1  # traced once, for every size
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.compile(dynamic=True)")
-@pytest.mark.parametrize("path", PATHS)
-def test_torch_compile_dynamic(path):
+def test_torch_compile_dynamic(path_or_auto, assert_close):
+    path = path_or_auto
     import torch
 
     # The kernel is a parameter, as a layer's weight is: torch keeps its sizes static.
@@ -136,12 +136,12 @@ def test_torch_compile_dynamic(path):
                         backend="eager")
     for size in SIZES:
         x, _, expected = _inputs(*size)
-        np.testing.assert_allclose(to_numpy(run(torch.tensor(x)).detach()), expected, rtol=1e-5, atol=1e-5)
+        assert_close(run(torch.tensor(x)), expected, err_msg=f"size {size}")
 
 
 @pytest.mark.skipif(BACKEND != "torch", reason="torch.export")
-@pytest.mark.parametrize("path", PATHS)
-def test_torch_export_with_dynamic_sizes(path):
+def test_torch_export_with_dynamic_sizes(path_or_auto, assert_close):
+    path = path_or_auto
     import torch
 
     class Module(torch.nn.Module):
@@ -154,5 +154,4 @@ def test_torch_export_with_dynamic_sizes(path):
                                   dynamic_shapes=(dynamic, None))
     for size in SIZES:
         x, w, expected = _inputs(*size)
-        np.testing.assert_allclose(to_numpy(program.module()(torch.tensor(x), torch.tensor(w))), expected,
-                                   rtol=1e-5, atol=1e-5)
+        assert_close(program.module()(torch.tensor(x), torch.tensor(w)), expected, err_msg=f"size {size}")
