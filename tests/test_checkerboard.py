@@ -7,7 +7,7 @@ import itertools
 import keras
 import numpy as np
 import pytest
-from conftest import to_numpy
+from keras.ops import convert_to_numpy
 
 import keras_deconv
 from keras_deconv.initializers import CheckerboardFree
@@ -55,11 +55,11 @@ def _layer_and_input(rank, strides, multiple, padding, groups, initializer, n=4)
 @pytest.mark.parametrize("rank,strides,multiple,padding,groups", CASES)
 def test_every_output_block_is_constant(rank, strides, multiple, padding, groups):
     layer, x, kernel_size = _layer_and_input(rank, strides, multiple, padding, groups, "checkerboard_free")
-    y = to_numpy(layer(x))
+    y = convert_to_numpy(layer(x))
     assert blocks_are_constant(y, strides, kernel_size, padding, 4)
     # The check can fail: the default initialiser gives a checkerboard.
     default, _, _ = _layer_and_input(rank, strides, multiple, padding, groups, "glorot_uniform")
-    assert not blocks_are_constant(to_numpy(default(x)), strides, kernel_size, padding, 4)
+    assert not blocks_are_constant(convert_to_numpy(default(x)), strides, kernel_size, padding, 4)
 
 
 def test_layers_rebuilt_from_config_initialise_the_same_way():
@@ -70,10 +70,10 @@ def test_layers_rebuilt_from_config_initialise_the_same_way():
     rebuilt = keras_deconv.Conv2DTranspose.from_config(config)
     assert isinstance(rebuilt.kernel_initializer, CheckerboardFree)
     x = np.random.default_rng(1).standard_normal((1, 5, 5, 2)).astype("float32")
-    assert blocks_are_constant(to_numpy(rebuilt(x)), (2, 2), (4, 4), "same", 5)
+    assert blocks_are_constant(convert_to_numpy(rebuilt(x)), (2, 2), (4, 4), "same", 5)
     original = CheckerboardFree((2, 3), seed=3)
     restored = keras.initializers.deserialize(keras.initializers.serialize(original))
-    assert np.array_equal(to_numpy(restored((4, 6, 1, 1))), to_numpy(original((4, 6, 1, 1))))
+    assert np.array_equal(convert_to_numpy(restored((4, 6, 1, 1))), convert_to_numpy(original((4, 6, 1, 1))))
 
 
 @pytest.mark.parametrize("base", ["glorot_uniform", "he_normal"])
@@ -83,7 +83,7 @@ def test_initial_output_variance_matches_the_base_initialiser(base):
     for name, initializer in (("base", base), ("checkerboard_free", CheckerboardFree(2, base, seed=5))):
         layer = keras_deconv.Conv2DTranspose(32, 4, strides=2, padding="same", use_bias=False,
                                              kernel_initializer=initializer)
-        variances[name] = float(np.var(to_numpy(layer(x))))
+        variances[name] = float(np.var(convert_to_numpy(layer(x))))
     assert 0.8 <= variances["checkerboard_free"] / variances["base"] <= 1.2, variances
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import keras
 import pytest
-from conftest import BACKEND
 
 import keras_deconv
 from keras_deconv.export import EXPORT_FORMATS, check_exportable
 
-pytestmark = pytest.mark.skipif(BACKEND == "numpy", reason="the numpy backend exports nothing")
+pytestmark = pytest.mark.skipif(keras.backend.backend() == "numpy",
+                                reason="the numpy backend exports nothing")
 
 
 def _model(dtype, nested=False):

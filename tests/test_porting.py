@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import to_numpy
 
 from keras_deconv import porting
 
@@ -48,7 +47,7 @@ def torch_output(module, x):
 
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_layer_from_torch_matches_torch(case, use_bias, rng):
+def test_layer_from_torch_matches_torch(case, use_bias, rng, assert_close):
     torch.manual_seed(0)
     module = make_module(case, bias=use_bias)
     if use_bias:
@@ -58,13 +57,11 @@ def test_layer_from_torch_matches_torch(case, use_bias, rng):
     x = make_input(case, rng)
     expected = torch_output(module, x)
     layer = porting.layer_from_torch(module)
-    got = to_numpy(layer(x))
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    assert_close(layer(x), expected)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_weights_to_torch_match_layer(case, rng):
+def test_weights_to_torch_match_layer(case, rng, assert_close):
     import keras_deconv
 
     rank, cin, cout, kernel, stride, padding, output_padding, dilation, groups = case
@@ -76,13 +73,13 @@ def test_weights_to_torch_match_layer(case, rng):
         bias_initializer="random_normal",
     )
     x = make_input(case, rng)
-    got = to_numpy(layer(x))
+    got = layer(x)
     weight, bias = porting.layer_to_torch_weights(layer)
     module = make_module(case)
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(weight))
         module.bias.copy_(torch.from_numpy(bias))
-    np.testing.assert_allclose(got, torch_output(module, x), atol=1e-5, rtol=0)
+    assert_close(got, torch_output(module, x))
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
