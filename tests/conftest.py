@@ -24,17 +24,6 @@ import pytest
 #: The backends with automatic differentiation (``needs_gradients``).
 TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
 
-# The old imports, until every module has moved to the fixtures and the marker.
-BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
-needs_gradients = pytest.mark.needs_gradients
-
-
-def to_numpy(tensor):
-    """A backend tensor as a NumPy array."""
-    from keras import ops
-
-    return np.asarray(ops.convert_to_numpy(tensor))
-
 # Keras (and so the library) is imported inside the hooks and fixtures, not here:
 # tests/distribution's conftest.py configures TensorFlow's devices before anything
 # starts its runtime.
