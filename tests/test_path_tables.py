@@ -13,7 +13,8 @@ import pytest
 from keras_deconv.ops import choose_path, derivative_path
 
 ROOT = Path(__file__).resolve().parent.parent
-START = "<!-- auto path table: generated from keras_deconv/_paths/policy.py, see tests/test_path_tables.py -->"
+START = ("<!-- auto path table: generated from keras_deconv/_paths/policy.py, "
+         "see tests/test_path_tables.py -->")
 END = "<!-- end of auto path table -->"
 BACKENDS = ("jax", "torch", "tensorflow", "numpy")
 
