@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -25,6 +26,26 @@ def to_numpy(tensor):
     from keras import ops
 
     return np.asarray(ops.convert_to_numpy(tensor))
+
+
+@contextlib.contextmanager
+def x64():
+    """64-bit numbers inside the block: JAX holds them only with jax_enable_x64, other backends always.
+
+    ``jax.config.update`` is a switch that every supported JAX has: ``jax.enable_x64`` is
+    missing from JAX 0.4.30, ``jax.experimental.enable_x64`` from JAX 0.10.
+    """
+    if BACKEND != "jax":
+        yield
+        return
+    import jax
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
 
 
 needs_gradients = pytest.mark.skipif(

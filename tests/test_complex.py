@@ -7,7 +7,7 @@ import contextlib
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, needs_gradients, to_numpy
+from conftest import BACKEND, needs_gradients, to_numpy, x64
 
 import keras_deconv
 from keras_deconv import initializers
@@ -34,12 +34,7 @@ def complex_normal(rng, shape, dtype="complex64"):
 @contextlib.contextmanager
 def full_precision(dtype):
     """JAX holds 64-bit numbers only with x64 enabled; enable it just for complex128."""
-    if BACKEND == "jax" and dtype == "complex128":
-        import jax
-
-        with jax.enable_x64(True):
-            yield
-    else:
+    with x64() if dtype == "complex128" else contextlib.nullcontext():
         yield
 
 

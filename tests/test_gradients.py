@@ -10,12 +10,10 @@ functional model must change the weights and lower the loss.
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, needs_gradients, to_numpy
+from conftest import BACKEND, needs_gradients, to_numpy, x64
 
 import keras_deconv
 from keras_deconv._paths.native import native_supports
@@ -42,15 +40,6 @@ CASES = [
      dict(strides=1, dilation_rate=2, padding="circular"), "circular"),
 ]
 PATHS = ["auto", "matmul", "phase", "native"]
-
-
-def x64():
-    """JAX holds float64 only with x64 enabled; the other backends always do."""
-    if BACKEND == "jax":
-        import jax
-
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
 
 
 def per_axis(value, rank):

@@ -20,7 +20,7 @@ import contextlib
 import keras
 import numpy as np
 import pytest
-from conftest import BACKEND, to_numpy
+from conftest import BACKEND, to_numpy, x64
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -137,11 +137,7 @@ def assert_close(actual, case):
 
 def precision(dtype):
     """A context in which ``dtype`` exists: JAX holds float64 only with x64 enabled."""
-    if BACKEND == "jax" and dtype == "float64":
-        import jax
-
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
+    return x64() if dtype == "float64" else contextlib.nullcontext()
 
 
 def data_format(case):
