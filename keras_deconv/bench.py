@@ -586,7 +586,9 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, pa
               xla: bool = True, memory: bool = False, sgemm_size: int = 2048, threads: Optional[int] = None,
               log: Callable[[str], None] = lambda text: None) -> Dict[str, Any]:
     """Measure every implementation on every case; returns the JSON-ready results."""
-    import torch
+    from keras_deconv._optional import require
+
+    torch = require("torch", "bench", "the benchmark suite (torch's op is its yardstick)")
 
     torch.set_num_threads(threads or machine_threads())
     sgemm = sgemm_gflops(sgemm_size, max(3, repeats))
