@@ -1,8 +1,9 @@
 """The test matrix: one environment per Keras backend (Keras fixes its backend at import).
 
 ``nox`` runs the default sessions (tests on every backend, cross-backend
-files, distribution, export, lint, docs); ``nox -l`` lists them all. Arguments after ``--``
-go to pytest (or to the tool a session runs).
+files, distribution, export, lint, docs, the test-suite at the oldest versions
+pyproject.toml claims); ``nox -l`` lists them all. Arguments after
+``--`` go to pytest (or to the tool a session runs).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint", "docs"]
+nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint", "docs", "minimums"]
 
 BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
 # Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
@@ -95,6 +96,23 @@ def docs(session: nox.Session) -> None:
     session.run("pytest", "tests/test_docs.py", env=env)
     session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site", *session.posargs,
                 env=env)
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS[:3])
+def minimums(session: nox.Session, backend: str) -> None:
+    """Run the test-suite at the oldest versions that pyproject.toml claims (backends/minimums*.txt)."""
+    constraints = "backends/minimums-torch.txt" if backend == "torch" else "backends/minimums.txt"
+    # The package's own requirements resolve against the pins, so a pin below a claim fails
+    # here; tests/test_packaging.py checks that every pin equals its claim. The tensorflow
+    # extra would install the `tensorflow` build: its CPU build is named instead.
+    extras, others = {"jax": ("jax,test", []), "torch": ("torch,test", []),
+                      "tensorflow": ("test", ["tensorflow-cpu"])}[backend]
+    session.install("-c", constraints, "-e", f".[{extras}]", "pillow", *others)
+    env = {"KERAS_BACKEND": backend, **QUIET}
+    session.run("python", "-c", f"import keras, numpy, {backend}; print('keras', keras.__version__, "
+                f"'numpy', numpy.__version__, '{backend}', {backend}.__version__)", env=env)
+    session.run("pytest", "-p", "no:cacheprovider", *session.posargs, env=env)
 
 
 @nox.session
