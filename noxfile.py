@@ -1,18 +1,26 @@
 """The test matrix: one environment per Keras backend (Keras fixes its backend at import).
 
 ``nox`` runs the default sessions (tests on every backend, cross-backend
-files, distribution, export, lint, docs); ``nox -l`` lists them all. Arguments after ``--``
-go to pytest (or to the tool a session runs).
+files, distribution, export, lint, docs, the built distributions, the test-suite at
+the oldest versions pyproject.toml claims); ``nox -l`` lists them all. Arguments after
+``--`` go to pytest (or to the tool a session runs).
 """
 
 from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint", "docs"]
+nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint", "docs", "build",
+                        "minimums"]
 
 BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
 # Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
@@ -95,6 +103,106 @@ def docs(session: nox.Session) -> None:
     session.run("pytest", "tests/test_docs.py", env=env)
     session.run("mkdocs", "build", "--strict", "--site-dir", session.create_tmp() + "/site", *session.posargs,
                 env=env)
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS[:3])
+def minimums(session: nox.Session, backend: str) -> None:
+    """Run the test-suite at the oldest versions that pyproject.toml claims (backends/minimums*.txt)."""
+    constraints = "backends/minimums-torch.txt" if backend == "torch" else "backends/minimums.txt"
+    # The package's own requirements resolve against the pins, so a pin below a claim fails
+    # here; tests/test_packaging.py checks that every pin equals its claim. The tensorflow
+    # extra would install the `tensorflow` build: its CPU build is named instead.
+    extras, others = {"jax": ("jax,test", []), "torch": ("torch,test", []),
+                      "tensorflow": ("test", ["tensorflow-cpu"])}[backend]
+    session.install("-c", constraints, "-e", f".[{extras}]", "pillow", *others)
+    env = {"KERAS_BACKEND": backend, **QUIET}
+    session.run("python", "-c", f"import keras, numpy, {backend}; print('keras', keras.__version__, "
+                f"'numpy', numpy.__version__, '{backend}', {backend}.__version__)", env=env)
+    session.run("pytest", "-p", "no:cacheprovider", *session.posargs, env=env)
+
+
+def package_version() -> str:
+    """``keras_deconv.__version__`` as written in the checkout (read, not imported)."""
+    text = Path("keras_deconv/__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    if match is None:
+        raise ValueError("keras_deconv/__init__.py has no __version__ line")
+    return match.group(1)
+
+
+def check_distributions(dist: Path, version: str) -> Path:
+    """Check the names and contents of the sdist and the wheel in ``dist``; return the wheel."""
+    wheels = sorted(dist.glob("*.whl"))
+    sdists = sorted(dist.glob("*.tar.gz"))
+    expected = ([f"keras_deconv-{version}-py3-none-any.whl"], [f"keras_deconv-{version}.tar.gz"])
+    if ([w.name for w in wheels], [s.name for s in sdists]) != expected:
+        raise ValueError(f"expected {expected} in {dist}, found {sorted(p.name for p in dist.iterdir())}")
+    modules = {path.as_posix() for path in Path("keras_deconv").rglob("*.py")}
+    with zipfile.ZipFile(wheels[0]) as archive:
+        names = set(archive.namelist())
+    required = modules | {"keras_deconv/py.typed", f"keras_deconv-{version}.dist-info/licenses/LICENSE"}
+    problems = [f"missing {name}" for name in sorted(required - names)]
+    problems += [f"unexpected {name}" for name in sorted(names)
+                 if not name.startswith(("keras_deconv/", f"keras_deconv-{version}.dist-info/"))]
+    problems += [f"not a module of the checkout: {name}" for name in sorted(names)
+                 if name.startswith("keras_deconv/") and name not in required]
+    with tarfile.open(sdists[0]) as archive:
+        members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    problems += [f"sdist lacks {name}" for name in ("LICENSE", "CHANGELOG.md", "pyproject.toml", "README.md",
+                                                    "keras_deconv/__init__.py", "keras_deconv/py.typed",
+                                                    "tests/conftest.py", "docs/index.md")
+                 if name not in members]
+    problems += [f"sdist holds {name}" for name in sorted(members) if name.startswith("benchmarks/")]
+    if problems:
+        raise ValueError("distribution contents: " + "; ".join(problems))
+    return wheels[0]
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel, check them, install the wheel alone and run it.
+
+    The wheel goes into a new environment with one backend (jax), and runs from a
+    folder outside the checkout: its docstring examples, then ``keras-deconv check``.
+    """
+    session.install("-r", "backends/build.txt")
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist), ".")
+    session.run("twine", "check", "--strict", *[str(path) for path in sorted(dist.iterdir())])
+    version = package_version()
+    wheel = check_distributions(dist, version)
+    session.log(f"{wheel.name}: contents and names as expected")
+
+    env_dir = tmp / "wheel-env"
+    shutil.rmtree(env_dir, ignore_errors=True)
+    session.run("python", "-m", "venv", str(env_dir))
+    python = str(env_dir / "bin" / "python")
+    session.run(python, "-m", "pip", "install", "--quiet", "-r", "backends/jax.txt", f"{wheel}[jax]",
+                external=True)
+    outside = tmp / "outside"
+    shutil.rmtree(outside, ignore_errors=True)
+    outside.mkdir()
+    # pytest's rootdir is this folder: the checkout's configuration and tests stay out of it.
+    (outside / "pytest.ini").write_text("[pytest]\ndoctest_optionflags = ELLIPSIS NORMALIZE_WHITESPACE\n")
+    env = {"KERAS_BACKEND": "jax", **QUIET}
+    where = (
+        "import importlib.metadata, pathlib, sysconfig, keras_deconv; "
+        "here = pathlib.Path(keras_deconv.__file__).resolve().parent; "
+        "site = pathlib.Path(sysconfig.get_paths()['purelib']).resolve(); "
+        "assert here.parent == site, f'keras_deconv imported from {here}, not {site}'; "
+        f"assert keras_deconv.__version__ == importlib.metadata.version('keras-deconv') == {version!r}, "
+        "(keras_deconv.__version__, importlib.metadata.version('keras-deconv')); "
+        "print('keras_deconv', keras_deconv.__version__, 'from', here)"
+    )
+    with session.chdir(outside):
+        session.run(python, "-c", where, env=env, external=True)
+        session.run(python, "-m", "pytest", "-p", "no:cacheprovider", "--doctest-modules", "--pyargs",
+                    "keras_deconv", env=env, external=True)
+        session.run(str(env_dir / "bin" / "keras-deconv"), "check", "--backend", "jax", env=env,
+                    external=True)
 
 
 @nox.session

@@ -10,6 +10,7 @@ import importlib
 import sys
 from typing import Any
 
+# The one version number: pyproject.toml reads it into the package metadata (see CHANGELOG.md).
 __version__ = "0.1.0"
 
 # Names load on first use: importing Keras fixes its backend, and the

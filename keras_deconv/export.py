@@ -28,6 +28,8 @@ from typing import Any, Dict, Iterator, Tuple
 
 import keras
 
+from keras_deconv._optional import require
+
 #: The formats ``model.export`` writes on each backend, as tested by ``nox -s export``
 #: (Keras 3.15's tf_saved_model exporter fails on the torch backend for Keras's own layers too).
 EXPORT_FORMATS: Dict[str, Tuple[str, ...]] = {
@@ -95,7 +97,7 @@ def export(model: Any, filepath: Any, format: str = "tf_saved_model", **kwargs: 
     check_exportable(model, format)
     kwargs.setdefault("verbose", False)
     if format == "litert" and "target_spec" not in kwargs:
-        import tensorflow as tf
+        tf = require("tensorflow", "export", "LiteRT export")
 
         kwargs["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
     if format == "torch" and "dynamic_shapes" not in kwargs:

@@ -16,6 +16,7 @@ What the test modules get from here, without importing this file:
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -59,6 +60,35 @@ def backend():
     import keras
 
     return keras.backend.backend()
+
+
+@contextlib.contextmanager
+def _x64():
+    """64-bit numbers inside the block on JAX (``jax_enable_x64``); other backends always have them.
+
+    ``jax.config.update`` is a switch every supported JAX has: ``jax.enable_x64`` is
+    missing from JAX 0.4.30 (the oldest claimed), ``jax.experimental.enable_x64`` from JAX 0.10.
+    """
+    import jax
+
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+@pytest.fixture(scope="session")
+def precision():
+    """``precision(dtype)``: a context in which ``dtype`` exists (float64 and complex128 need x64 on JAX)."""
+    import keras
+
+    def context(dtype):
+        wide = str(dtype) in ("float64", "complex128")
+        return _x64() if wide and keras.backend.backend() == "jax" else contextlib.nullcontext()
+
+    return context
 
 
 # ----------------------------------------------------------------------------- paths

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
@@ -25,18 +23,6 @@ def complex_normal(rng, shape, dtype="complex64"):
     return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
 
 
-@contextlib.contextmanager
-def full_precision(dtype):
-    """JAX holds 64-bit numbers only with x64 enabled; enable it just for complex128."""
-    if keras.backend.backend() == "jax" and dtype == "complex128":
-        import jax
-
-        with jax.enable_x64(True):
-            yield
-    else:
-        yield
-
-
 def known_demotion(path, dtype):
     """Keras returns complex64 for complex128 here (see docs/complex.md), in code outside this module."""
     if dtype != "complex128":
@@ -51,7 +37,8 @@ def known_demotion(path, dtype):
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("strides", [1, 2])
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_op_matches_complex_reference(rng, rank, strides, padding, groups, path_or_auto, dtype, assert_close):
+def test_op_matches_complex_reference(rng, rank, strides, padding, groups, path_or_auto, dtype, assert_close,
+                                      precision):
     path = path_or_auto
     if path != "auto" and path not in available_paths(rank=rank, groups=groups, dtype=dtype):
         pytest.skip(f"path={path!r} does not run groups {groups}, {dtype} on {keras.backend.backend()}")
@@ -61,7 +48,7 @@ def test_op_matches_complex_reference(rng, rank, strides, padding, groups, path_
     spatial = (4, 3, 3)[:rank]
     x = complex_normal(rng, (2, *spatial, 4), dtype)
     w = complex_normal(rng, (3,) * rank + (6 // groups, 4), dtype)
-    with full_precision(dtype):
+    with precision(dtype):
         y = convert_to_numpy(conv_transpose(x, w, strides=strides, padding=padding, groups=groups, path=path))
     expected = reference_conv_transpose(x, w, (strides,) * rank, padding, groups=groups)
     assert y.dtype == np.dtype(dtype)
@@ -171,10 +158,10 @@ def complex_weights(layer):
 
 @pytest.mark.parametrize("dtype", ["complex64", "complex128"])
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_layer_matches_reference_with_complex_weights(rng, rank, dtype, assert_close):
+def test_layer_matches_reference_with_complex_weights(rng, rank, dtype, assert_close, precision):
     if keras.backend.backend() == "numpy" and dtype == "complex128":
         pytest.xfail(known_demotion("auto", dtype))
-    with full_precision(dtype):
+    with precision(dtype):
         layer = LAYERS[rank](4, 3, strides=2, padding="same", groups=2, dtype=dtype,
                              bias_initializer="random_normal")
         x = complex_normal(rng, (2, *(3,) * rank, 4), dtype)

@@ -10,8 +10,6 @@ functional model must change the weights and lower the loss.
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
@@ -40,15 +38,6 @@ CASES = [
     ("1d-circular-wraps-twice", (2, 2, 2), (4, 2, 2),
      dict(strides=1, dilation_rate=2, padding="circular"), "circular"),
 ]
-
-
-def x64():
-    """JAX holds float64 only with x64 enabled; the other backends always do."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
 
 
 def per_axis(value, rank):
@@ -114,7 +103,7 @@ def autodiff_gradients(function, x, w, cotangent):
 
 @pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
 def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path_or_auto,
-                                            assert_close):
+                                            assert_close, precision):
     path = path_or_auto
     rank = len(w_shape) - 2
     groups = arguments.get("groups", 1)
@@ -138,7 +127,7 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
     def function(a, b):
         return conv_transpose(a, b, path=path, **arguments)
 
-    with x64():
+    with precision("float64"):
         dx, dw = autodiff_gradients(function, x_in, w, cotangent_in)
     if channels_first:
         dx = np.moveaxis(dx, 1, -1)
@@ -170,7 +159,8 @@ def test_one_fit_step_changes_weights_and_lowers_the_loss():
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",
                     reason="forward-mode autodiff through path='auto' is a JAX concern")
-def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths(assert_close):
+def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths(
+        assert_close, precision):
     # On JAX, path="auto" computes 2D values with "phase" and derivatives with "matmul"
     # (a custom_jvp); both modes of autodiff must give the same Jacobian as the plain path.
     import jax
@@ -180,7 +170,7 @@ def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_di
     assert choose_path("jax", (3, 3), (2, 2), (1, 1), 1, "float64") == "phase"
     assert derivative_path("jax", "phase", 100) == "matmul"
     rng = np.random.default_rng(3)
-    with x64():
+    with precision("float64"):
         x = jax.numpy.asarray(rng.standard_normal((1, 3, 2, 2)))
         w = jax.numpy.asarray(rng.standard_normal((3, 3, 2, 2)))
 

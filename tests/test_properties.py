@@ -15,8 +15,6 @@ The example count comes from the hypothesis profile (tests/conftest.py):
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
@@ -126,21 +124,12 @@ def check_against_reference(actual, case, assert_close):
     assert_close(actual, reference(case), scale=scale, err_msg=str(case))
 
 
-def precision(dtype):
-    """A context in which ``dtype`` exists: JAX holds float64 only with x64 enabled."""
-    if keras.backend.backend() == "jax" and dtype == "float64":
-        import jax
-
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
-
-
 def data_format(case):
     return "channels_first" if case["channels_first"] else "channels_last"
 
 
 @given(case=cases())
-def test_op_matches_reference(case, assert_close):
+def test_op_matches_reference(case, assert_close, precision):
     with precision(case["dtype"]):
         check_op(case, assert_close)
 
@@ -158,7 +147,7 @@ def check_op(case, assert_close):
 
 
 @given(case=cases())
-def test_layer_shapes_values_and_config(case, assert_close):
+def test_layer_shapes_values_and_config(case, assert_close, precision):
     with precision(case["dtype"]):
         check_layer(case, assert_close)
 
@@ -201,7 +190,7 @@ def check_layer(case, assert_close):
     reason="known bug: on the numpy backend the matmul path computes float64 inputs in float32 "
     "(Keras's 64-to-32-bit promotion rule)",
 )
-def test_matmul_path_keeps_float64(assert_close):
+def test_matmul_path_keeps_float64(assert_close, precision):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1, 5, 3))
     w = rng.normal(size=(3, 2, 3))

@@ -25,6 +25,8 @@ from typing import Any, Dict
 
 import numpy as np
 
+from keras_deconv._optional import require
+
 #: Side of the cubic volumes.
 VOLUME_SIZE = 32
 
@@ -81,6 +83,7 @@ def build_autoencoder(size: int = VOLUME_SIZE) -> Any:
 
 def central_slices_png(volumes: np.ndarray, reconstructions: np.ndarray, path: str, zoom: int = 4) -> None:
     """Write a PNG: one row per volume, its three central slices, then the reconstruction's."""
+    require("PIL", "demo", "the demo's PNG")
     from PIL import Image, ImageDraw
 
     def slices(volume: np.ndarray) -> list:

@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from keras_deconv._optional import require
 from keras_deconv.cli.bench.cases import Case, case_inputs
 from keras_deconv.cli.bench.memory import MEMORY_RESOLUTION_MIB, measure_memory
 from keras_deconv.cli.bench.tables import geometric_mean
@@ -94,7 +95,7 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, xl
               memory: bool = False, sgemm_size: int = 2048, threads: Optional[int] = None,
               log: Callable[[str], None] = lambda text: None) -> Dict[str, Any]:
     """Measure every row on every case; returns the JSON-ready results."""
-    import torch
+    torch = require("torch", "bench", "keras-deconv bench (torch's native op is its yardstick)")
 
     torch.set_num_threads(threads or machine_threads())
     sgemm = sgemm_gflops(sgemm_size, max(3, repeats))
