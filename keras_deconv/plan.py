@@ -52,13 +52,15 @@ class Plan:
 def plan_conv_transpose(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, ...], *, strides: Any = 1,
                         padding: Any = "valid", output_padding: Any = None, data_format: Optional[str] = None,
                         dilation_rate: Any = 1, groups: int = 1, output_size: Any = None,
-                        shape_name: str = "inputs.shape") -> Plan:
+                        shape_name: str = "inputs.shape", check_output: bool = True) -> Plan:
     """Check the arguments against the shapes and plan the computation.
 
     ``kernel_shape`` is ``kernel_size + (filters // groups, channels)``.
     ``data_format`` None means channels_last here (the op and the layers
     resolve Keras's image data format before calling). ``shape_name`` is how
     error messages name the input shape ("input_shape" from the layers).
+    ``check_output=False`` skips the check that the output is not empty: a
+    layer's ``build`` does not know the ``output_size`` its calls will ask for.
 
     Raises:
         ValueError, TypeError: naming the argument and the value received.
@@ -82,8 +84,9 @@ def plan_conv_transpose(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, .
                                                  padding_n, dilation_t)
     out_shape = arithmetic.output_shape(input_shape, kernel_shape[rank] * groups, kernel_size, strides_t,
                                         padding_n, output_padding_t, data_format_n, dilation_t, requested)
-    arithmetic.check_output_lengths(out_shape, rank, data_format_n,
-                                    f"padding={padding!r}, {received}, kernel.shape={tuple(kernel_shape)}")
+    if check_output:
+        context = f"padding={padding!r}, {received}, kernel.shape={tuple(kernel_shape)}"
+        arithmetic.check_output_lengths(out_shape, rank, data_format_n, context)
     paddings = arguments.axis_paddings(padding_n, rank)
     # Per axis (extension, crops, fold); only circular axes extend or fold.
     geometry = [

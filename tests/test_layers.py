@@ -89,3 +89,13 @@ def test_one_fit_step_changes_weights_and_gives_finite_loss(rng, backend):
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert all(not np.array_equal(b, convert_to_numpy(w)) for b, w in zip(before, model.weights)), backend
+
+
+def test_output_size_rescues_a_padding_that_crops_the_default_output_away():
+    # Length 1, kernel 1, padding 1: the default output has length -1, but output_size=1
+    # is in range (output_padding up to stride - 1), so build must not refuse the layer.
+    layer = keras_deconv.Conv1DTranspose(1, 1, strides=3, padding=1, use_bias=False)
+    x = np.ones((1, 1, 1), "float32")
+    assert tuple(layer(x, output_size=1).shape) == (1, 1, 1)
+    with pytest.raises(ValueError, match="crops away the whole output"):
+        layer(x)

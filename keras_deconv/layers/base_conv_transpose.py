@@ -111,7 +111,7 @@ class BaseConvTranspose(keras.layers.Layer):
     def _channel_axis(self) -> int:
         return -1 if self.data_format == "channels_last" else -self.rank - 1
 
-    def _plan(self, input_shape: Any, output_size: Any = None) -> Plan:
+    def _plan(self, input_shape: Any, output_size: Any = None, check_output: bool = True) -> Plan:
         """The op's plan for this layer's arguments (``keras_deconv.plan``): checks and output shape."""
         input_shape = tuple(input_shape)
         if len(input_shape) < self.rank + 2:
@@ -123,10 +123,12 @@ class BaseConvTranspose(keras.layers.Layer):
         return plan_conv_transpose(input_shape, kernel_shape, strides=self.strides, padding=self.padding,
                                    output_padding=self.output_padding, data_format=self.data_format,
                                    dilation_rate=self.dilation_rate, groups=self.groups,
-                                   output_size=output_size, shape_name="input_shape")
+                                   output_size=output_size, shape_name="input_shape",
+                                   check_output=check_output)
 
     def build(self, input_shape: Any) -> None:
-        self._plan(input_shape)
+        # The output may be empty without output_size, which each call may still give.
+        self._plan(input_shape, check_output=False)
         channels = tuple(input_shape)[self._channel_axis]
         self.input_spec = keras.InputSpec(
             min_ndim=self.rank + 2, axes={self._channel_axis: channels}
