@@ -138,11 +138,11 @@ def prepare(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, An
         ready["forward_backward"] = {"refused": f"the {backend} backend has no gradients"}
         return ready
     try:
-        thunks.forward_backward()
+        loss = thunks.forward_backward()  # the first call compiles
     except Exception as error:  # noqa: BLE001
         ready["forward_backward"] = {"refused": refusal(error)}
         return ready
-    contenders.check_loss(thunks, f"{row} on {case.name}")
+    contenders.check_loss(thunks, loss, f"{row} on {case.name}")
     ready["forward_backward"] = thunks.forward_backward
     return ready
 
