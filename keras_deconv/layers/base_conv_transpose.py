@@ -114,12 +114,9 @@ class BaseConvTranspose(keras.layers.Layer):
     def _plan(self, input_shape: Any, output_size: Any = None, check_output: bool = True) -> Plan:
         """The op's plan for this layer's arguments (``keras_deconv.plan``): checks and output shape."""
         input_shape = tuple(input_shape)
-        if len(input_shape) < self.rank + 2:
-            raise ValueError(
-                f"Inputs of {type(self).__name__} must have rank >= {self.rank + 2} "
-                f"(batch, {self.rank} spatial axes, channels). Received: input_shape={input_shape}"
-            )
-        kernel_shape = self.kernel_size + (self.filters // self.groups, input_shape[self._channel_axis])
+        # A shape of too low a rank has no channel axis to read: the plan refuses it by its rank.
+        channels = input_shape[self._channel_axis] if len(input_shape) >= self.rank + 2 else None
+        kernel_shape = self.kernel_size + (self.filters // self.groups, channels)
         return plan_conv_transpose(input_shape, kernel_shape, strides=self.strides, padding=self.padding,
                                    output_padding=self.output_padding, data_format=self.data_format,
                                    dilation_rate=self.dilation_rate, groups=self.groups,
