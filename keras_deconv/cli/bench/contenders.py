@@ -172,6 +172,9 @@ def torch_native_thunks(case: Case, arrays: Tuple[Any, Any]) -> Thunks:
 def check_loss(thunks: Thunks, loss: float, name: str) -> None:
     """Raise unless ``loss``, returned by ``forward_backward()``, is ``sum(output**2)`` (see module doc)."""
     expected = float(np.sum(np.square(thunks.output().astype("float64"))))
-    if not abs(loss - expected) <= 1e-3 * max(abs(expected), 1.0):
+    # The loss is a float32 sum of ~10**6 squares in the compiler's own order: TF under
+    # jit_compile was 1.5e-3 off the float64 sum on 3d_k3s2. A program without the
+    # forward pass returns no such sum at all, so 1e-2 still tells them apart.
+    if not abs(loss - expected) <= 1e-2 * max(abs(expected), 1.0):
         raise AssertionError(f"{name}: forward+backward returned loss {loss}, but sum(forward()**2) "
                              f"is {expected}; the timed program does not compute the forward pass")
