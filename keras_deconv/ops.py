@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from keras_deconv import arguments
-from keras_deconv._paths import PATHS, policy
+from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths.common import dynamic_shape, fold_circular, wrap_around
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
@@ -173,18 +173,23 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
                                               output_elements, accelerator)
 
 
-def derivative_path(backend: str, path: str, output_elements: Optional[int] = None) -> str:
-    """The path whose operations ``path="auto"`` differentiates, given the values' path.
+def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], strides: Sequence[int],
+                     dilation_rate: Sequence[int], groups: int,
+                     output_elements: Optional[int] = None) -> Tuple[str, str]:
+    """The algorithms whose operations ``path="auto"`` differentiates, for the input and for the kernel.
 
-    On JAX, ``phase`` values take ``matmul`` derivatives (below the large-output
-    size); elsewhere, and for any forced path, the derivatives are the path's own.
+    ``path`` is the values' algorithm (``choose_path``'s answer). On JAX, most
+    overlapping 2D and 3D cases take other algorithms' derivatives (among them
+    ``correlation``, a derivative-only algorithm, ``_paths/correlation.py``);
+    elsewhere, and for any forced path, the derivatives are the path's own.
 
-    >>> derivative_path("jax", "phase", output_elements=1000)
-    'matmul'
-    >>> derivative_path("torch", "native")
-    'native'
+    >>> derivative_paths("jax", "phase", (4, 4), (2, 2), (1, 1), 1, output_elements=1000)
+    ('phase', 'correlation')
+    >>> derivative_paths("torch", "native", (4, 4), (2, 2), (1, 1), 1)
+    ('native', 'native')
     """
-    return policy.for_backend(backend).derivative_path(path, output_elements)
+    return policy.for_backend(backend).derivative_paths(path, kernel_size, strides, dilation_rate, groups,
+                                                        output_elements)
 
 
 def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate: Any = 1, groups: int = 1,
@@ -209,20 +214,22 @@ def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate:
 
 @functools.lru_cache(maxsize=512)
 def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...], groups: int,
-                  crops: Tuple[Tuple[int, int], ...], derivative: Optional[str] = None
+                  crops: Tuple[Tuple[int, int], ...], derivatives: Optional[Tuple[str, str]] = None
                   ) -> Callable[[Any, Any], Any]:
     """The algorithm ``path`` with its arguments bound, compiled by the backend's policy: ``fn(x, kernel)``.
 
-    A ``derivative`` path other than ``path`` computes the derivatives (see
-    ``Policy.compile``).
+    ``derivatives`` (the algorithms for the input and for the kernel), where
+    either differs from ``path``, compute the derivatives (see ``Policy.compile``).
     """
 
     def bind(name: str) -> Callable[[Any, Any], Any]:
-        algorithm = PATHS[name]
+        algorithm = DERIVATIVE_PATHS[name]
         return lambda x, kernel: algorithm(x, kernel, strides, dilation_rate, groups, crops)
 
-    derivatives = bind(derivative) if derivative is not None and derivative != path else None
-    return policy.current().compile(bind(path), derivatives)
+    bound = None
+    if derivatives is not None and derivatives != (path, path):
+        bound = (bind(derivatives[0]), bind(derivatives[1]))
+    return policy.current().compile(bind(path), bound)
 
 
 def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
@@ -252,18 +259,25 @@ def _run_path(x: Any, kernel: Any, plan: Plan, path: str) -> Any:
     """The path's call for channels_last ``x`` with one batch axis; ``auto`` resolved by the policy."""
     rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
-    derivative = path
+    derivatives = None
     if path == "auto":
         size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
         path = rules.choose(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size,
                             rules.on_accelerator())
-        derivative = rules.derivative_path(path, size)
+        derivatives = rules.derivative_paths(path, plan.kernel_size, plan.strides, plan.dilation_rate,
+                                             plan.groups, size)
+        sizes = [*x.shape[1:-1], *(crop for pair in plan.crops for crop in pair)]
+        if not all(isinstance(size, int) for size in sizes):
+            # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
+            # length): JAX's transposes of its convolutions need int paddings, so
+            # only the paths' own operations are differentiated.
+            derivatives = (path, path)
     if is_complex_dtype(dtype) and not rules.runs_complex(path, dtype):
         # No complex kernels for this path here: composed from real calls, see _paths/complex.py.
         return complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
                                                     plan.dilation_rate, plan.groups, plan.crops)
     return path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
-                         derivative)(x, kernel)
+                         derivatives)(x, kernel)
 
 
 def _flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:

@@ -110,6 +110,33 @@ def test_jax_export_with_symbolic_batch_and_spatial_sizes(path_or_auto, padding,
         assert_close(exported.call(x, w), expected, err_msg=f"size {size}")
 
 
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.export")
+@pytest.mark.parametrize("kernel_size", [(4, 4), (3, 3, 3)])
+@pytest.mark.parametrize("symbolic", ["b", "b, h"])
+def test_jax_export_of_gradients_with_symbolic_sizes(kernel_size, symbolic, assert_close):
+    # path="auto" takes JAX's derivatives from other algorithms (ops.derivative_paths);
+    # under symbolic sizes (jax2tf saves gradients so) they must still trace and agree.
+    import jax
+    from jax import export
+
+    rank = len(kernel_size)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, *(5,) * rank, 3)).astype("float32")
+    w = rng.standard_normal((*kernel_size, 4, 3)).astype("float32")
+
+    def loss_and_gradients(a, b):
+        return jax.value_and_grad(lambda a, b: jax.numpy.sum(
+            conv_transpose(a, b, strides=2, padding="same") ** 2), argnums=(0, 1))(a, b)
+
+    sizes = export.symbolic_shape(symbolic)
+    shape = (*sizes, *x.shape[len(sizes):])
+    exported = export.export(jax.jit(loss_and_gradients))(
+        jax.ShapeDtypeStruct(shape, np.float32), jax.ShapeDtypeStruct(w.shape, np.float32))
+    expected = loss_and_gradients(x, w)
+    for got, want in zip(jax.tree_util.tree_leaves(exported.call(x, w)), jax.tree_util.tree_leaves(expected)):
+        assert_close(got, want)
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.function(jit_compile=True)")
 @pytest.mark.parametrize("padding", list(PADDINGS))
 def test_tf_function_jit_compile_with_unknown_sizes(path_or_auto, padding, assert_close):

@@ -157,32 +157,77 @@ def test_one_fit_step_changes_weights_and_lowers_the_loss():
     assert loss_after < loss_before
 
 
+#: The (input, kernel) derivative algorithms that JAX's policy pairs with other values.
+JAX_DERIVATIVE_PAIRS = [("phase", "correlation"), ("native", "matmul"), ("phase", "matmul"),
+                        ("correlation", "correlation")]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="derivatives from other paths: JAX's policy")
+@pytest.mark.parametrize("for_input, for_kernel", JAX_DERIVATIVE_PAIRS)
+@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
+def test_jax_derivatives_from_other_paths_match_finite_differences(
+        name, x_shape, w_shape, arguments, padding, for_input, for_kernel, monkeypatch, assert_close,
+        precision):
+    # path="auto" with the policy's derivative choice replaced by each pair it uses
+    # (and `correlation` for both), on every argument set of the finite-difference test.
+    from keras_deconv._paths.policy import JaxPolicy
+
+    monkeypatch.setattr(JaxPolicy, "derivative_paths", lambda *args, **kwargs: (for_input, for_kernel))
+    rng = np.random.default_rng(sum(map(ord, name)))
+    x = rng.normal(size=x_shape)
+    w = rng.normal(size=w_shape)
+    cotangent = rng.normal(size=reference_output(x, w, arguments, padding).shape)
+    expected_dx = finite_difference_gradient(lambda v: reference_loss(v, w, cotangent, arguments, padding), x)
+    expected_dw = finite_difference_gradient(lambda v: reference_loss(x, v, cotangent, arguments, padding), w)
+    channels_first = arguments.get("data_format") == "channels_first"
+    x_in = np.moveaxis(x, -1, 1).copy() if channels_first else x
+    cotangent_in = np.moveaxis(cotangent, -1, 1).copy() if channels_first else cotangent
+
+    with precision("float64"):
+        dx, dw = autodiff_gradients(lambda a, b: conv_transpose(a, b, path="auto", **arguments),
+                                    x_in, w, cotangent_in)
+    if channels_first:
+        dx = np.moveaxis(dx, 1, -1)
+    assert_close(dx, expected_dx, rtol=1e-10, err_msg="d/dx")
+    assert_close(dw, expected_dw, rtol=1e-10, err_msg="d/dw")
+
+
 @pytest.mark.skipif(keras.backend.backend() != "jax",
                     reason="forward-mode autodiff through path='auto' is a JAX concern")
+@pytest.mark.parametrize("kernel_size, derivatives", [((3, 3), ("phase", "correlation")),
+                                                      ((3, 2, 3), ("native", "matmul")),
+                                                      ((2, 2, 2), ("phase", "matmul"))])
 def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths(
-        assert_close, precision):
-    # On JAX, path="auto" computes 2D values with "phase" and derivatives with "matmul"
-    # (a custom_jvp); both modes of autodiff must give the same Jacobian as the plain path.
+        kernel_size, derivatives, assert_close, precision):
+    # On JAX, path="auto" takes its derivatives from other algorithms (a custom_jvp) for
+    # these kernels; both modes of autodiff must give the plain path's Jacobian.
     import jax
 
-    from keras_deconv.ops import choose_path, derivative_path
+    from keras_deconv.ops import choose_path, derivative_paths
 
-    assert choose_path("jax", (3, 3), (2, 2), (1, 1), 1, "float64") == "phase"
-    assert derivative_path("jax", "phase", 100) == "matmul"
+    rank = len(kernel_size)
+    strides, dilation = (2,) * rank, (1,) * rank
+    values = choose_path("jax", kernel_size, strides, dilation, 1, "float64")
+    assert derivative_paths("jax", values, kernel_size, strides, dilation, 1, 100) == derivatives
     rng = np.random.default_rng(3)
     with precision("float64"):
-        x = jax.numpy.asarray(rng.standard_normal((1, 3, 2, 2)))
-        w = jax.numpy.asarray(rng.standard_normal((3, 3, 2, 2)))
+        x = jax.numpy.asarray(rng.standard_normal((1, *(3,) * rank, 2)))
+        w = jax.numpy.asarray(rng.standard_normal((*kernel_size, 2, 2)))
 
         def op(path):
             return lambda a, b: conv_transpose(a, b, strides=2, padding="same", path=path)
 
-        expected = jax.jacrev(op("phase"), argnums=(0, 1))(x, w)
+        expected = jax.jacrev(op(values), argnums=(0, 1))(x, w)
         for jacobian in (jax.jacfwd, jax.jacrev):
             got = jacobian(op("auto"), argnums=(0, 1))(x, w)
             for g, e in zip(got, expected):
                 assert_close(g, e, err_msg=jacobian.__name__)
         # Second order: the op is bilinear, so d2/dx dw is the Jacobian's own derivative.
         hessian = jax.hessian(lambda a, b: jax.numpy.sum(op("auto")(a, b) ** 2), argnums=0)(x, w)
-        hessian_plain = jax.hessian(lambda a, b: jax.numpy.sum(op("phase")(a, b) ** 2), argnums=0)(x, w)
+        hessian_plain = jax.hessian(lambda a, b: jax.numpy.sum(op(values)(a, b) ** 2), argnums=0)(x, w)
         assert_close(hessian, hessian_plain)
+        # And under vmap (jacfwd and jacrev batch it; so do users).
+        batched = jax.vmap(jax.grad(lambda a, b: jax.numpy.sum(op("auto")(a[None], b) ** 2), argnums=1),
+                           in_axes=(0, None))(x, w)
+        plain = jax.grad(lambda a, b: jax.numpy.sum(op(values)(a, b) ** 2), argnums=1)(x, w)
+        assert_close(batched[0], plain)

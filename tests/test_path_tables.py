@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_deconv.ops import choose_path, derivative_path
+from keras_deconv.ops import choose_path, derivative_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 START = ("<!-- auto path table: generated from keras_deconv/_paths/policy.py, "
@@ -26,6 +26,7 @@ EXAMPLES = (
     ("2D k3 s1, dilation 2", (3, 3), (1, 1), (2, 2), 1, 2**16),
     ("2D k3 s2, dilation 2, groups 2", (3, 3), (2, 2), (2, 2), 2, 2**16),
     ("1D k16 s8", (16,), (8,), (1,), 1, 2**16),
+    ("3D k2 s2", (2, 2, 2), (2, 2, 2), (1, 1, 1), 1, 2**20),
     ("3D k3 s2", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, 2**20),
     ("3D k3 s2, output above 2**24 values", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, 2**25),
 )
@@ -33,8 +34,10 @@ EXAMPLES = (
 
 def _cell(backend, kernel_size, strides, dilation_rate, groups, size):
     path = choose_path(backend, kernel_size, strides, dilation_rate, groups, "float32", size)
-    derivative = derivative_path(backend, path, size)
-    return f"`{path}`" + (f" (derivatives: `{derivative}`)" if derivative != path else "")
+    for_input, for_kernel = derivative_paths(backend, path, kernel_size, strides, dilation_rate, groups, size)
+    if (for_input, for_kernel) == (path, path):
+        return f"`{path}`"
+    return f"`{path}` (derivatives: input `{for_input}`, kernel `{for_kernel}`)"
 
 
 def auto_path_table():

@@ -9,7 +9,8 @@ One class per backend, each with the same attributes and methods:
   accelerator rule: on a GPU or TPU, the backend's native op wherever it runs the
   arguments; the CPU measurements say nothing about accelerators);
 - ``on_accelerator``: whether the backend computes on a GPU or TPU;
-- ``derivative_path``: the algorithm whose derivatives ``auto`` uses;
+- ``derivative_paths``: the algorithms whose derivatives ``auto`` uses, one for
+  the input and one for the kernel;
 - ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
 - ``native``: the backend's own transposed convolution (``_paths/native.py``);
 - flags for the few places where a path must know how it is run
@@ -29,7 +30,7 @@ False
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 
@@ -83,12 +84,17 @@ class Policy:
         """Whether the backend computes on a GPU or TPU (then ``choose`` prefers ``native``)."""
         return False
 
-    def derivative_path(self, path: str, output_elements: Optional[int] = None) -> str:
-        """The algorithm whose derivatives ``path="auto"`` uses, given the values' path."""
-        return path
+    def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
+                         dilation_rate: Sequence[int], groups: int,
+                         output_elements: Optional[int] = None) -> Tuple[str, str]:
+        """The algorithms whose derivatives ``path="auto"`` uses for the input and for the kernel.
 
-    def compile(self, values: Path, derivatives: Optional[Path] = None) -> Path:
-        """Wrap a bound path; ``derivatives`` (if not None) computes its derivatives."""
+        ``path`` is the values' algorithm (``choose``'s answer).
+        """
+        return path, path
+
+    def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
+        """Wrap a bound path; ``derivatives`` (if not None) differentiate it in the input and the kernel."""
         return values
 
     def native(self) -> Callable[..., Any]:
@@ -115,15 +121,24 @@ class TorchPolicy(Policy):
 
 
 class JaxPolicy(Policy):
-    """jax: ``matmul``, or ``phase`` values with ``matmul`` derivatives for overlapping 2D taps.
+    """jax: ``matmul``, or ``phase`` for overlapping 2D taps; derivatives chosen per argument.
 
     XLA on CPU runs the transposed convolution as a convolution over a
     zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
     convolutions (``phase``) give the fastest 2D forward pass, its 1D and 3D
-    ones lose to matmuls, and their gradients are slow: values come from
-    ``phase`` and derivatives (forward and reverse mode) from ``matmul``
-    through a ``jax.custom_jvp``. Outputs of more than ``LARGE_OUTPUT`` values
-    take ``phase`` for both (smaller temporaries).
+    ones lose to matmuls. The derivatives come from other algorithms through a
+    ``jax.custom_jvp`` (benchmark cases, forward+backward, 2-core CPU):
+
+    - 2D, overlapping taps: the input's from ``phase``, the kernel's from
+      ``correlation`` (``_paths/correlation.py``): 44 ms on 2D k4 s2, against
+      93 ms with both from ``matmul``;
+    - 3D: the input's from ``native`` (its transpose is XLA's strided
+      convolution) with overlapping taps, from ``phase`` without; the kernel's
+      from ``matmul``: 53 ms on 3D k3 s2 (75 ms all ``matmul``), 12 ms on 3D k2 s2
+      (19 ms).
+
+    Outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for everything
+    (smaller temporaries); grouped and 1D cases take ``matmul``.
     """
 
     name = "jax"
@@ -143,27 +158,37 @@ class JaxPolicy(Policy):
         overlapping = taps_overlap(kernel_size, strides, dilation_rate)
         return "phase" if overlapping and len(strides) == 2 and groups == 1 else "matmul"
 
-    def derivative_path(self, path: str, output_elements: Optional[int] = None) -> str:
-        return "matmul" if path == "phase" and not _large(output_elements) else path
+    def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
+                         dilation_rate: Sequence[int], groups: int,
+                         output_elements: Optional[int] = None) -> Tuple[str, str]:
+        rank = len(strides)
+        if path == "native" or _large(output_elements) or groups > 1 or rank == 1:
+            return path, path
+        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
+        if rank == 2:
+            return ("phase", "correlation") if overlapping else (path, path)
+        return ("native" if overlapping else "phase"), "matmul"
 
     def on_accelerator(self) -> bool:
         import jax
 
         return jax.default_backend() != "cpu"
 
-    def compile(self, values: Path, derivatives: Optional[Path] = None) -> Path:
+    def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
         # Eagerly, a path is a few dozen small operations that JAX would dispatch
         # (and compile) one by one; inside an outer jit this one is inlined.
         import jax
 
         if derivatives is None:
             return jax.jit(values)  # type: ignore[no-any-return]
+        for_input, for_kernel = derivatives
         function = jax.custom_jvp(values)
 
         def jvp(primals: Any, directions: Any) -> Any:
-            # Bilinear: the JVP is f(dx, w) + f(x, dw); JAX transposes it for reverse mode.
+            # Bilinear: the JVP is f(dx, w) + f(x, dw); JAX transposes each term
+            # for reverse mode, so each argument's gradient is its algorithm's.
             (x, kernel), (dx, dkernel) = primals, directions
-            return values(x, kernel), derivatives(dx, kernel) + derivatives(x, dkernel)
+            return values(x, kernel), for_input(dx, kernel) + for_kernel(x, dkernel)
 
         function.defjvp(jvp)
         return jax.jit(function)  # type: ignore[no-any-return]
