@@ -130,15 +130,15 @@ class JaxPolicy(Policy):
     ``jax.custom_jvp`` (benchmark cases, forward+backward, 2-core CPU):
 
     - 2D, overlapping taps: the input's from ``phase``, the kernel's from
-      ``correlation`` (``_paths/correlation.py``): 44 ms on 2D k4 s2, against
-      93 ms with both from ``matmul``;
-    - 3D: the input's from ``native`` (its transpose is XLA's strided
-      convolution) with overlapping taps, from ``phase`` without; the kernel's
-      from ``matmul``: 53 ms on 3D k3 s2 (75 ms all ``matmul``), 12 ms on 3D k2 s2
-      (19 ms).
+      ``correlation`` (``_paths/correlation.py``): 49 ms on 2D k4 s2, against
+      92 ms with both from ``matmul`` and 51 ms with both from ``phase``;
+    - 3D, overlapping taps: the input's from ``native`` (its transpose is
+      XLA's strided convolution), the kernel's from ``matmul``: 53 ms on 3D
+      k3 s2, against 76 ms all ``matmul``.
 
     Outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for everything
-    (smaller temporaries); grouped and 1D cases take ``matmul``.
+    (smaller temporaries); grouped, 1D and non-overlapping cases differentiate
+    their own path.
     """
 
     name = "jax"
@@ -164,10 +164,9 @@ class JaxPolicy(Policy):
         rank = len(strides)
         if path == "native" or _large(output_elements) or groups > 1 or rank == 1:
             return path, path
-        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
-        if rank == 2:
-            return ("phase", "correlation") if overlapping else (path, path)
-        return ("native" if overlapping else "phase"), "matmul"
+        if not taps_overlap(kernel_size, strides, dilation_rate):
+            return path, path
+        return ("phase", "correlation") if rank == 2 else ("native", "matmul")
 
     def on_accelerator(self) -> bool:
         import jax
