@@ -101,17 +101,9 @@ def autodiff_gradients(function, x, w, cotangent):
     return convert_to_numpy(dx), convert_to_numpy(dw)
 
 
-@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
-def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path_or_auto,
-                                            assert_close, precision):
-    path = path_or_auto
-    rank = len(w_shape) - 2
-    groups = arguments.get("groups", 1)
-    dilation = per_axis(arguments.get("dilation_rate", 1), rank)
-    if path != "auto" and path not in available_paths(rank=rank, dilation_rate=dilation, groups=groups,
-                                                      dtype="float64"):
-        pytest.skip(f"path={path!r} does not run dilation {dilation}, groups {groups} on "
-                    f"{keras.backend.backend()}")
+def check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
+                                               assert_close, precision):
+    """Autodiff of ``conv_transpose(path=path)`` in float64 against central differences of the reference."""
     rng = np.random.default_rng(sum(map(ord, name)))
     x = rng.normal(size=x_shape)
     w = rng.normal(size=w_shape)
@@ -137,6 +129,21 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
     assert_close(dx, expected_dx, rtol=1e-10, err_msg="d/dx")
     assert_close(dw, expected_dw, rtol=1e-10, err_msg="d/dw")
     assert np.abs(dx).max() > 0 and np.abs(dw).max() > 0
+
+
+@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
+def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path_or_auto,
+                                            assert_close, precision):
+    path = path_or_auto
+    rank = len(w_shape) - 2
+    groups = arguments.get("groups", 1)
+    dilation = per_axis(arguments.get("dilation_rate", 1), rank)
+    if path != "auto" and path not in available_paths(rank=rank, dilation_rate=dilation, groups=groups,
+                                                      dtype="float64"):
+        pytest.skip(f"path={path!r} does not run dilation {dilation}, groups {groups} on "
+                    f"{keras.backend.backend()}")
+    check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
+                                               assert_close, precision)
 
 
 def test_one_fit_step_changes_weights_and_lowers_the_loss():
@@ -172,23 +179,8 @@ def test_jax_derivatives_from_other_paths_match_finite_differences(
     from keras_deconv._paths.policy import JaxPolicy
 
     monkeypatch.setattr(JaxPolicy, "derivative_paths", lambda *args, **kwargs: (for_input, for_kernel))
-    rng = np.random.default_rng(sum(map(ord, name)))
-    x = rng.normal(size=x_shape)
-    w = rng.normal(size=w_shape)
-    cotangent = rng.normal(size=reference_output(x, w, arguments, padding).shape)
-    expected_dx = finite_difference_gradient(lambda v: reference_loss(v, w, cotangent, arguments, padding), x)
-    expected_dw = finite_difference_gradient(lambda v: reference_loss(x, v, cotangent, arguments, padding), w)
-    channels_first = arguments.get("data_format") == "channels_first"
-    x_in = np.moveaxis(x, -1, 1).copy() if channels_first else x
-    cotangent_in = np.moveaxis(cotangent, -1, 1).copy() if channels_first else cotangent
-
-    with precision("float64"):
-        dx, dw = autodiff_gradients(lambda a, b: conv_transpose(a, b, path="auto", **arguments),
-                                    x_in, w, cotangent_in)
-    if channels_first:
-        dx = np.moveaxis(dx, 1, -1)
-    assert_close(dx, expected_dx, rtol=1e-10, err_msg="d/dx")
-    assert_close(dw, expected_dw, rtol=1e-10, err_msg="d/dw")
+    check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, "auto",
+                                               assert_close, precision)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",
