@@ -15,7 +15,7 @@ from typing import Any, List, Mapping, Sequence, Tuple
 
 from keras import ops
 
-from keras_deconv.arithmetic import effective_kernel_size
+from keras_deconv.arithmetic import effective_kernel_size, full_output_length
 
 
 def axis_phases(kernel_size: int, stride: int, dilation: int) -> List[List[Tuple[int, int]]]:
@@ -302,3 +302,18 @@ def grouped_forward_kernel(kernel: Any, groups: int) -> Any:
     axes = list(range(rank))
     kernel = ops.transpose(kernel, axes + [rank + 2, rank + 1, rank])
     return ops.reshape(kernel, [*taps, per_group_channels, groups * per_group_filters])
+
+
+def result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+                 groups: int, crops: Sequence[Tuple[int, int]]) -> Tuple[Any, ...]:
+    """A path's result shape (see the contract in ``_paths/__init__.py``): the full output minus the crops.
+
+    >>> import numpy as np
+    >>> result_shape(np.zeros((2, 4, 3)), np.zeros((3, 5, 3)), (2,), (1,), 1, ((1, 0),))
+    (2, 8, 5)
+    """
+    rank = len(strides)
+    lengths = [full_output_length(n, k, s, d) - before - after
+               for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
+                                                      dilation_rate, crops)]
+    return (x.shape[0], *lengths, kernel.shape[rank] * groups)

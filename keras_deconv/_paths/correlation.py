@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence, Tuple
 
-from keras_deconv.arithmetic import effective_kernel_size
+from keras_deconv._paths.common import result_shape
 
 
 def strided_correlation(dy: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
@@ -48,11 +48,7 @@ def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequ
     """``T(x, kernel)`` as the transpose (in ``dy``) of ``dy -> d<x, G(dy, w)>/dw``; see the module doc."""
     import jax
 
-    rank = len(strides)
-    lengths = [(n - 1) * s + effective_kernel_size(k, d) - before - after
-               for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
-                                                      dilation_rate, crops)]
-    output = jax.ShapeDtypeStruct((x.shape[0], *lengths, kernel.shape[rank] * groups), x.dtype)
+    output = jax.ShapeDtypeStruct(result_shape(x, kernel, strides, dilation_rate, groups, crops), x.dtype)
     kernel_shape = jax.ShapeDtypeStruct(kernel.shape, kernel.dtype)
 
     def kernel_gradient(dy: Any) -> Any:

@@ -14,9 +14,14 @@ from typing import Any, Iterator, Sequence, Tuple
 
 from keras import ops
 
-from keras_deconv import arithmetic
 from keras_deconv._paths import policy
-from keras_deconv._paths.common import grouped_forward_kernel, join_phases, phase_indices, phase_tables
+from keras_deconv._paths.common import (
+    grouped_forward_kernel,
+    join_phases,
+    phase_indices,
+    phase_tables,
+    result_shape,
+)
 from keras_deconv._paths.numpy_assembly import assemble_phases
 
 
@@ -52,17 +57,7 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
 
     if policy.current().writes_phases_eagerly:
         # Eager NumPy arrays: write each phase into the output as it comes (memory).
-        shape = _result_shape(x, kernel, strides, dilation_rate, groups, crops)
+        shape = result_shape(x, kernel, strides, dilation_rate, groups, crops)
         return assemble_phases(phase_outputs(), shape, strides, crops, x.dtype)
     return join_phases(dict(phase_outputs()), taps, strides, dilation_rate, crops)
-
-
-def _result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
-                  groups: int, crops: Sequence[Tuple[int, int]]) -> Tuple[int, ...]:
-    """The path's result shape (static shapes): the full output minus the crops."""
-    rank = len(strides)
-    lengths = [arithmetic.full_output_length(n, k, s, d) - before - after
-               for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
-                                                      dilation_rate, crops)]
-    return (x.shape[0], *lengths, kernel.shape[rank] * groups)
 
