@@ -220,14 +220,13 @@ def fold_circular(y: Any, folds: Sequence[Any]) -> Any:
         before, length = fold
         dim = 1 + axis
         tail = y.shape[dim] - before - length  # rows past the window: they wrap to its start
-        middle = _rows(y, dim, before, before + length)
-        parts = []
-        if tail:
-            parts.append(_rows(middle, dim, 0, tail) + _rows(y, dim, before + length, before + length + tail))
-        parts.append(_rows(middle, dim, tail, length - before))
-        if before:
-            parts.append(_rows(middle, dim, length - before, length) + _rows(y, dim, 0, before))
-        y = _concatenate(parts, dim) if len(parts) > 1 else parts[0]
+        # One split and one concatenation per axis: their gradients are each
+        # other, one pass over the output apiece (slicing the rows one by one
+        # gave every slice a gradient the size of the whole output).
+        bounds = [before, before + tail, before + length - before, before + length]
+        head, start, middle, end, past = ops.split(y, bounds, axis=dim)
+        parts = [start + past if tail else start, middle, end + head if before else end]
+        y = _concatenate([part for part in parts if part.shape[dim] != 0], dim)
     return y
 
 
