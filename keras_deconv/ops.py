@@ -23,7 +23,7 @@ from keras import ops
 from keras_deconv import arguments
 from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
-from keras_deconv._paths.common import dynamic_shape, fold_circular, wrap_around
+from keras_deconv._paths.common import dynamic_shape, wrap_around
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
 from keras_deconv.plan import Plan, plan_conv_transpose
 
@@ -248,7 +248,7 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         x = wrap_around(x, plan.extensions)
     y = _run_path(x, kernel, plan, path)
     if any(plan.folds):
-        y = fold_circular(y, plan.folds)
+        y = policy.current().fold_circular(y, plan.folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])

@@ -37,6 +37,9 @@ CASES = [
      dict(strides=2, dilation_rate=(1, 2), padding=("same", "circular"), groups=2), ["same", "circular"]),
     ("1d-circular-wraps-twice", (2, 2, 2), (4, 2, 2),
      dict(strides=1, dilation_rate=2, padding="circular"), "circular"),
+    # Every axis folds (rows wrapping from past the window and from before it), corners included.
+    ("3d-circular-every-axis", (1, 3, 2, 3, 2), (3, 2, 4, 2, 2),
+     dict(strides=(2, 1, 2), padding="circular"), "circular"),
 ]
 
 

@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 
-from keras_deconv._paths.common import taps_overlap
+from keras_deconv._paths.common import fold_circular, taps_overlap
 
 #: Above this many output values, JAX and NumPy trade the matmul path's speed for
 #: the phase path's memory (on a 96^3 volume, JAX: peak ~2x input+output instead
@@ -101,6 +101,10 @@ class Policy:
         """The backend's own transposed convolution, with the paths' contract."""
         raise NotImplementedError(f"The {self.name!r} backend has no native transposed convolution.")
 
+    def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
+        """Fold a path's full output onto its circular axes (``common.fold_circular``'s contract)."""
+        return fold_circular(y, folds)
+
 
 class TorchPolicy(Policy):
     """torch: its own ``conv_transposeNd`` (strides, dilation, groups, complex), forward and backward."""
@@ -118,6 +122,13 @@ class TorchPolicy(Policy):
         from keras_deconv._paths.native import torch_conv_transpose
 
         return torch_conv_transpose
+
+    def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
+        # In place, the window a view (_paths/torch_fold.py): the keras.ops fold's
+        # passes over the output cost more than the convolution on large volumes.
+        from keras_deconv._paths.torch_fold import torch_fold_circular
+
+        return torch_fold_circular(y, folds)
 
 
 class JaxPolicy(Policy):
