@@ -71,7 +71,7 @@ def _wrap_gradient(gradient: Any, full_shape: Sequence[int], folds: Folds) -> An
 def torch_fold_circular(y: Any, folds: Folds) -> Any:
     """``common.fold_circular``'s values, computed in place in ``y`` (which must be the path's own output).
 
-    >>> import torch
+    >>> import pytest; torch = pytest.importorskip("torch")  # skipped where torch is not installed
     >>> full = torch.arange(1.0, 6.0).reshape(1, 5, 1)  # positions 0..4, window [1, 5)
     >>> torch_fold_circular(full, [(1, 4)])[0, :, 0].tolist()
     [2.0, 3.0, 4.0, 6.0]
