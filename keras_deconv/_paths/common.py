@@ -223,7 +223,8 @@ def fold_circular(y: Any, folds: Sequence[Any]) -> Any:
         # One split and one concatenation per axis: their gradients are each
         # other, one pass over the output apiece (slicing the rows one by one
         # gave every slice a gradient the size of the whole output).
-        bounds = [before, before + tail, before + length - before, before + length]
+        # y's rows: [head | start (tail rows) | middle | end (before rows) | past (tail rows)].
+        bounds = [before, before + tail, length, before + length]
         head, start, middle, end, past = ops.split(y, bounds, axis=dim)
         parts = [start + past if tail else start, middle, end + head if before else end]
         y = _concatenate([part for part in parts if part.shape[dim] != 0], dim)

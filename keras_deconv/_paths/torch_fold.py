@@ -54,7 +54,11 @@ def _fold_in_place(y: Any, folds: Folds) -> Any:
 
 
 def _wrap_gradient(gradient: Any, full_shape: Sequence[int], folds: Folds) -> Any:
-    """The fold's adjoint: the window's gradient, with each wrapped row a copy of its window row."""
+    """The fold's adjoint: the window's gradient, with each wrapped row a copy of its window row.
+
+    The values of ``common.wrap_around(gradient, [(before, tail), ...])``,
+    written into one tensor instead of one concatenation per axis.
+    """
     full = gradient.new_empty(tuple(full_shape))
     steps, window = _steps(full, folds)
     window.copy_(gradient)
