@@ -180,7 +180,7 @@ def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], stride
 
     ``path`` is the values' algorithm (``choose_path``'s answer). On JAX, most
     overlapping 2D and 3D cases take other algorithms' derivatives (among them
-    ``correlation``, a derivative-only algorithm, ``_paths/correlation.py``);
+    ``adjoint`` and ``correlation``, derivative-only algorithms, ``_paths/correlation.py``);
     elsewhere, and for any forced path, the derivatives are the path's own.
 
     >>> derivative_paths("jax", "phase", (4, 4), (2, 2), (1, 1), 1, output_elements=1000)

@@ -33,6 +33,9 @@ CASES = [
      dict(strides=2, padding="same", output_size=(5, 6)), "same"),
     ("3d-valid-dilation", (1, 2, 2, 2, 1), (2, 2, 2, 2, 1),
      dict(strides=2, dilation_rate=(1, 1, 2)), "valid"),
+    # Depth dilated, strided and output-padded: JAX's 3D derivatives fold the depth taps.
+    ("3d-depth-dilation-output_padding", (1, 3, 2, 2, 2), (2, 2, 2, 3, 2),
+     dict(strides=(3, 1, 2), dilation_rate=(2, 1, 1), output_padding=(1, 0, 1)), "valid"),
     ("2d-circular-and-same-groups", (1, 3, 2, 4), (3, 4, 1, 4),
      dict(strides=2, dilation_rate=(1, 2), padding=("same", "circular"), groups=2), ["same", "circular"]),
     ("1d-circular-wraps-twice", (2, 2, 2), (4, 2, 2),
@@ -168,7 +171,8 @@ def test_one_fit_step_changes_weights_and_lowers_the_loss():
 
 
 #: The (input, kernel) derivative algorithms that JAX's policy pairs with other values.
-JAX_DERIVATIVE_PAIRS = [("phase", "correlation"), ("native", "matmul"), ("correlation", "correlation")]
+JAX_DERIVATIVE_PAIRS = [("phase", "correlation"), ("adjoint", "correlation"), ("native", "matmul"),
+                        ("adjoint", "adjoint"), ("correlation", "correlation")]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="derivatives from other paths: JAX's policy")
@@ -189,7 +193,7 @@ def test_jax_derivatives_from_other_paths_match_finite_differences(
 @pytest.mark.skipif(keras.backend.backend() != "jax",
                     reason="forward-mode autodiff through path='auto' is a JAX concern")
 @pytest.mark.parametrize("kernel_size, derivatives", [((3, 3), ("phase", "correlation")),
-                                                      ((3, 2, 3), ("native", "matmul"))])
+                                                      ((3, 2, 3), ("adjoint", "correlation"))])
 def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths(
         kernel_size, derivatives, assert_close, precision):
     # On JAX, path="auto" takes its derivatives from other algorithms (a custom_jvp) for

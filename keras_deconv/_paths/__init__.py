@@ -13,7 +13,7 @@ The contract every path follows (so the op can swap them freely):
 Backends are not imported unless a backend-specific path actually runs.
 """
 
-from keras_deconv._paths.correlation import correlation
+from keras_deconv._paths.correlation import adjoint, correlation
 from keras_deconv._paths.matmul import matmul_overlap_add
 from keras_deconv._paths.native import native
 from keras_deconv._paths.phase import phase_decomposition
@@ -27,6 +27,7 @@ PATHS = {
 
 #: Algorithms with the same contract that only the policies' derivatives use
 #: (slow values; fast transposes): not accepted as ``path=``.
-DERIVATIVE_PATHS = {**PATHS, "correlation": correlation}
+DERIVATIVE_PATHS = {**PATHS, "adjoint": adjoint, "correlation": correlation}
 
-__all__ = ["PATHS", "DERIVATIVE_PATHS", "matmul_overlap_add", "phase_decomposition", "native"]
+__all__ = ["PATHS", "DERIVATIVE_PATHS", "matmul_overlap_add", "phase_decomposition", "native", "adjoint",
+           "correlation"]

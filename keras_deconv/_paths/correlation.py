@@ -1,19 +1,32 @@
-"""JAX only: the transposed convolution written so that its kernel gradient is a correlation.
+"""JAX only: the transposed convolution written so that its derivatives are strided convolutions.
 
 A transposed convolution ``T(x, w)`` is, in ``x``, the adjoint of a strided
 forward convolution ``G(dy, w)`` (window strides = the strides, kernel dilation =
-the dilation, padding = the crops): ``<T(x, w), dy> == <x, G(dy, w)>``. Hence
-the kernel gradient of ``T`` at cotangent ``dy`` equals the kernel gradient of
-``G`` at cotangent ``x``, which XLA computes as one convolution-shaped
-correlation of ``dy`` with ``x``. On a 2-core CPU that took 15 ms on the
-benchmark's 2D k4 s2 case, against 33 ms for the autodiff of ``matmul`` and
-37 ms for that of ``phase``.
+the dilation, padding = the crops): ``<T(x, w), dy> == <x, G(dy, w)>``. So:
 
-``correlation`` computes the values of ``T(x, w)`` (the path contract of
-``_paths/__init__.py``) as the transpose of that kernel gradient, so that
-JAX's reverse mode, transposing it back, runs the correlation. Its own
-forward is slow: the policy uses it only as the kernel's derivative
-(``JaxPolicy.derivative_paths``), never for values.
+- the input gradient of ``T`` at cotangent ``dy`` is ``G(dy, w)``;
+- the kernel gradient of ``T`` at ``dy`` equals the kernel gradient of ``G`` at
+  cotangent ``x``, which XLA computes as one convolution-shaped correlation of
+  ``dy`` with ``x``.
+
+Two algorithms here compute the values of ``T(x, w)`` (the path contract of
+``_paths/__init__.py``) as transposes, so that JAX's reverse mode, transposing
+them back, runs those convolutions:
+
+- ``adjoint``: the transpose of ``dy -> G(dy, w)``; its input derivative is ``G``;
+- ``correlation``: the transpose of ``dy -> d<x, G(dy, w)>/dw``; its kernel
+  derivative is that correlation.
+
+Their own values are slow: the policy uses them only for derivatives
+(``JaxPolicy.derivative_paths``), never for values. On a 2-core CPU, the
+benchmark's 2D k4 s2 kernel gradient took 15 ms through ``correlation``,
+against 33 ms for the autodiff of ``matmul`` and 37 ms for that of ``phase``.
+
+XLA's 3D convolutions on CPU are slower than its 2D ones, so a 3D ``G`` is
+computed as one 2D strided convolution per depth tap, with the depth rows that
+tap reads folded into the batch (``_depth_taps``): 10 ms against 15 ms for the
+3D convolution on the benchmark's 3D k3 s2 input gradient, and 16 ms against
+70 ms for its kernel gradient.
 """
 
 from __future__ import annotations
@@ -21,6 +34,12 @@ from __future__ import annotations
 from typing import Any, Sequence, Tuple
 
 from keras_deconv._paths.common import result_shape
+
+
+def _dimension_numbers(rank: int) -> Tuple[str, str, str]:
+    """Channels_last input and output, kernel ``(*k, in, out)``."""
+    spatial = "DHW"[3 - rank:]
+    return ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
 
 
 def strided_correlation(dy: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
@@ -34,13 +53,70 @@ def strided_correlation(dy: Any, kernel: Any, strides: Sequence[int], dilation_r
     from jax import lax
 
     rank = len(strides)
-    spatial = "DHW"[3 - rank:]
+    if rank == 3:
+        return _depth_taps(dy, kernel, strides, dilation_rate, groups, crops)
     return lax.conv_general_dilated(
         dy, kernel, window_strides=tuple(strides), padding=[(before, after) for before, after in crops],
-        rhs_dilation=tuple(dilation_rate),
-        dimension_numbers=("N" + spatial + "C", spatial + "IO", "N" + spatial + "C"),
+        rhs_dilation=tuple(dilation_rate), dimension_numbers=_dimension_numbers(rank),
         feature_group_count=groups,
     )
+
+
+def _depth_taps(dy: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
+                crops: Sequence[Tuple[int, int]]) -> Any:
+    """3D ``G`` as a sum over depth taps of 2D ``G``s.
+
+    Output depth row ``i`` of ``G`` reads, through depth tap ``j``, row
+    ``i*stride + j*dilation - before`` of ``dy`` (zero outside it: the crops
+    undone). Those rows, one per ``i``, are a strided slice; folded into the
+    batch, they meet the 2D kernel ``kernel[j]``. Only the rows that fall
+    outside ``dy`` are padded, per slice: padding ``dy`` itself first would
+    copy it whole (on the 64^3 benchmark volume, ~100 MiB more at peak).
+    Needs static sizes (``ops._run_path`` differentiates the paths' own
+    operations where they are symbolic).
+    """
+    from jax import lax
+
+    (before, after), stride, dilation = crops[0], strides[0], dilation_rate[0]
+    batch, length, height, width, filters = dy.shape
+    taps = kernel.shape[0]
+    depth = (length + before + after - (taps - 1) * dilation - 1) // stride + 1  # the input's depth
+    total = None
+    for j in range(taps):
+        first = j * dilation - before  # dy's row read by output row 0
+        # Output rows [low, high) read rows inside dy: 0 <= first + i*stride < length.
+        low = min(max(-(first // stride), 0), depth) if first < 0 else 0
+        high = max(min((length - 1 - first) // stride + 1, depth), low) if first < length else low
+        if high == low:
+            continue  # this tap reads only zeros
+        start = first + low * stride
+        rows = lax.slice(dy, (0, start, 0, 0, 0),
+                         (batch, start + (high - low - 1) * stride + 1, height, width, filters),
+                         (1, stride, 1, 1, 1))
+        if (low, depth - high) != (0, 0):
+            rows = lax.pad(rows, lax.full((), 0, dy.dtype),
+                           [(0, 0, 0), (low, depth - high, 0), (0, 0, 0), (0, 0, 0), (0, 0, 0)])
+        plane = strided_correlation(lax.reshape(rows, (batch * depth, height, width, filters)), kernel[j],
+                                    strides[1:], dilation_rate[1:], groups, crops[1:])
+        total = plane if total is None else total + plane
+    if total is None:  # no tap reads dy: G is zero
+        total = strided_correlation(lax.full((batch * depth, height, width, filters), 0, dy.dtype),
+                                    kernel[0], strides[1:], dilation_rate[1:], groups, crops[1:])
+    return lax.reshape(total, (batch, depth, *total.shape[1:]))
+
+
+def adjoint(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
+            crops: Sequence[Tuple[int, int]]) -> Any:
+    """``T(x, kernel)`` as the transpose (in ``dy``) of ``dy -> G(dy, kernel)``; see the module doc."""
+    import jax
+
+    output = jax.ShapeDtypeStruct(result_shape(x, kernel, strides, dilation_rate, groups, crops), x.dtype)
+
+    def in_cotangent(dy: Any) -> Any:
+        return strided_correlation(dy, kernel, strides, dilation_rate, groups, crops)
+
+    (values,) = jax.linear_transpose(in_cotangent, output)(x)
+    return values
 
 
 def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,

@@ -143,13 +143,17 @@ class JaxPolicy(Policy):
     - 2D, overlapping taps: the input's from ``phase``, the kernel's from
       ``correlation`` (``_paths/correlation.py``): 49 ms on 2D k4 s2, against
       92 ms with both from ``matmul`` and 51 ms with both from ``phase``;
-    - 3D, overlapping taps: the input's from ``native`` (its transpose is
-      XLA's strided convolution), the kernel's from ``matmul``: 53 ms on 3D
-      k3 s2, against 76 ms all ``matmul``.
+    - 3D, overlapping taps: the input's from ``adjoint``, the kernel's from
+      ``correlation``, both XLA 2D strided convolutions, one per depth tap:
+      45 ms on 3D k3 s2 (interleaved in one process), against 50 ms with the
+      input's from ``native`` (its transpose is XLA's 3D strided convolution)
+      and the kernel's from ``matmul``, and 68-80 ms all ``matmul``.
 
     Outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for everything
-    (smaller temporaries); grouped, 1D and non-overlapping cases differentiate
-    their own path.
+    (smaller temporaries: on the 64^3 benchmark volume, ``adjoint`` and
+    ``correlation`` derivatives took forward+backward from 1.8 s to 1.2-1.3 s
+    but peak memory from 720-790 to 780-870 MiB); grouped, 1D and
+    non-overlapping cases differentiate their own path.
     """
 
     name = "jax"
@@ -177,7 +181,7 @@ class JaxPolicy(Policy):
             return path, path
         if not taps_overlap(kernel_size, strides, dilation_rate):
             return path, path
-        return ("phase", "correlation") if rank == 2 else ("native", "matmul")
+        return ("phase", "correlation") if rank == 2 else ("adjoint", "correlation")
 
     def on_accelerator(self) -> bool:
         import jax
