@@ -228,3 +228,33 @@ def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_di
                            in_axes=(0, None))(x, w)
         plain = jax.grad(lambda a, b: jax.numpy.sum(op(values)(a, b) ** 2), argnums=1)(x, w)
         assert_close(batched[0], plain)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's 3D derivatives fold the depth taps")
+@pytest.mark.parametrize("depth_kernel, stride, dilation, depth_crops", [
+    (3, 2, 1, (0, 1)), (2, 3, 2, (0, -1)), (3, 1, 2, (2, 2)),
+    (1, 3, 1, (1, 1)),  # the window's rows lie between the taps: G is zero
+])
+def test_jax_3d_strided_convolution_by_depth_taps_equals_xla_3d(depth_kernel, stride, dilation, depth_crops,
+                                                                 assert_close, precision):
+    # The derivatives' strided convolution G, computed one 2D convolution per depth tap,
+    # against XLA's own 3D convolution with the same arguments.
+    import jax
+
+    from keras_deconv._paths.correlation import strided_correlation
+
+    rng = np.random.default_rng(5)
+    strides, dilation_rate = (stride, 2, 1), (dilation, 1, 1)
+    crops = (depth_crops, (0, 1), (1, 0))
+    n, kernel_size = 2, (depth_kernel, 3, 2)
+    full = [(n - 1) * s + (k - 1) * d + 1 for k, s, d in zip(kernel_size, strides, dilation_rate)]
+    dy_shape = (1, *(f - b - a for f, (b, a) in zip(full, crops)), 3)
+    with precision("float64"):
+        dy = jax.numpy.asarray(rng.standard_normal(dy_shape))
+        kernel = jax.numpy.asarray(rng.standard_normal((*kernel_size, 3, 2)))
+        expected = jax.lax.conv_general_dilated(
+            dy, kernel, window_strides=strides, padding=list(crops), rhs_dilation=dilation_rate,
+            dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
+        got = strided_correlation(dy, kernel, strides, dilation_rate, 1, crops)
+        assert got.shape == expected.shape == (1, n, n, n, 2)
+        assert_close(got, expected)

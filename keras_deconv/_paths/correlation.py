@@ -36,8 +36,12 @@ from typing import Any, Sequence, Tuple
 from keras_deconv._paths.common import result_shape
 
 
-def _dimension_numbers(rank: int) -> Tuple[str, str, str]:
-    """Channels_last input and output, kernel ``(*k, in, out)``."""
+def lax_dimension_numbers(rank: int) -> Tuple[str, str, str]:
+    """``lax.conv_general_dilated``'s layouts here: channels_last input and output, kernel ``(*k, in, out)``.
+
+    >>> lax_dimension_numbers(2)
+    ('NHWC', 'HWIO', 'NHWC')
+    """
     spatial = "DHW"[3 - rank:]
     return ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
 
@@ -57,7 +61,7 @@ def strided_correlation(dy: Any, kernel: Any, strides: Sequence[int], dilation_r
         return _depth_taps(dy, kernel, strides, dilation_rate, groups, crops)
     return lax.conv_general_dilated(
         dy, kernel, window_strides=tuple(strides), padding=[(before, after) for before, after in crops],
-        rhs_dilation=tuple(dilation_rate), dimension_numbers=_dimension_numbers(rank),
+        rhs_dilation=tuple(dilation_rate), dimension_numbers=lax_dimension_numbers(rank),
         feature_group_count=groups,
     )
 
@@ -85,7 +89,7 @@ def _depth_taps(dy: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
     for j in range(taps):
         first = j * dilation - before  # dy's row read by output row 0
         # Output rows [low, high) read rows inside dy: 0 <= first + i*stride < length.
-        low = min(max(-(first // stride), 0), depth) if first < 0 else 0
+        low = min(-(first // stride), depth) if first < 0 else 0
         high = max(min((length - 1 - first) // stride + 1, depth), low) if first < length else low
         if high == low:
             continue  # this tap reads only zeros

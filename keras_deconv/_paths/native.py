@@ -70,6 +70,7 @@ def jax_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
     from jax import lax
 
     from keras_deconv._paths.common import grouped_forward_kernel
+    from keras_deconv._paths.correlation import lax_dimension_numbers
 
     rank = len(strides)
     forward_kernel = grouped_forward_kernel(kernel, groups)
@@ -78,12 +79,10 @@ def jax_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
     # A transposed convolution is a forward one over the input dilated by the
     # stride and padded by k_eff - 1, minus the crops (negative pads crop).
     padding = [(k - 1 - before, k - 1 - after) for k, (before, after) in zip(k_eff, crops)]
-    spatial = "".join("DHW"[3 - rank:])
-    numbers = ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
     return lax.conv_general_dilated(
         x, flipped, window_strides=(1,) * rank, padding=padding,
         lhs_dilation=tuple(strides), rhs_dilation=tuple(dilation_rate),
-        dimension_numbers=numbers, feature_group_count=groups,
+        dimension_numbers=lax_dimension_numbers(rank), feature_group_count=groups,
     )
 
 

@@ -151,7 +151,7 @@ class JaxPolicy(Policy):
 
     Outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for everything
     (smaller temporaries: on the 64^3 benchmark volume, ``adjoint`` and
-    ``correlation`` derivatives took forward+backward from 1.8 s to 1.2-1.3 s
+    ``correlation`` derivatives took forward+backward from 1.8 s to 1.2-1.4 s
     but peak memory from 720-790 to 780-870 MiB); grouped, 1D and
     non-overlapping cases differentiate their own path.
     """
