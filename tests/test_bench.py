@@ -192,6 +192,17 @@ def test_memory_probe_of_torch_native_sees_the_output():
     assert measured["mib"] >= 0.9 * output_mib
 
 
+@pytest.mark.skipif(BACKEND == "numpy", reason="the numpy backend has no gradients")
+def test_memory_probe_of_keras_deconv_sees_the_output():
+    # On TensorFlow the RSS method read ~0 (its allocator pools freed buffers):
+    # the probe reads TF's allocator counters there; an output of 2 MiB must show.
+    case = Case("probe_2d", (2, 64, 64, 16), 16, (2, 2), (2, 2))
+    measured = memory.measure_memory("keras_deconv", "auto", case, BACKEND)
+    assert "mib" in measured, measured
+    output_mib = 4 * 2 * 128 * 128 * 16 / 2**20
+    assert measured["mib"] >= 0.9 * output_mib, measured
+
+
 def test_forward_backward_that_skips_the_forward_is_caught():
     output = np.arange(6.0, dtype="float32").reshape(1, 6, 1)
     thunks = contenders.Thunks(lambda: output, None, lambda: output)

@@ -14,6 +14,14 @@ the next run; allocators other than glibc's malloc are not pinned. Where
 ``clear_refs`` is not writable the fallback is ``ru_maxrss`` minus the RSS
 after imports and inputs, which then includes compilation memory (the
 "method" field says which one was used).
+
+TensorFlow is the exception: its CPU allocator (oneDNN's, on x86) keeps
+freed buffers in its own pool, so after the warm-up a run's growth in RSS is
+close to zero (the suite read 0.00-0.26x of torch before 2026-11-24). Its
+rows read the allocator's own counters instead: the peak bytes in use
+during the run (``tf.config.experimental.get_memory_info``, reset before
+each run) minus the bytes in use before it. Those count tensor bytes, torch's
+row counts pages; both count what a run adds on top of its inputs.
 """
 
 from __future__ import annotations
@@ -72,6 +80,8 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     rss_after_setup = _read_status_kib("VmRSS") or 0
     forward_backward()  # compilation
     forward_backward()  # warm-up: caches and thread pools settle
+    if spec["backend"] == "tensorflow" and spec["row"] != TORCH_NATIVE:
+        return _tensorflow_peak(forward_backward)
     if not _reset_peak_rss():
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         return {"mib": max(peak - rss_after_setup, 0) / 1024,
@@ -88,6 +98,21 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
         growth.append((_read_status_kib("VmHWM") or 0) - before)
     return {"mib": max(max(growth), 0) / 1024,
             "method": "VmHWM after clear_refs minus VmRSS before the run, max of 3 runs"}
+
+
+def _tensorflow_peak(forward_backward: Any) -> Dict[str, Any]:
+    """TensorFlow's allocator counters: peak bytes in use during a run minus those before, max of 3."""
+    import tensorflow as tf
+
+    growth = []
+    for _ in range(3):
+        gc.collect()
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+        forward_backward()
+        growth.append(tf.config.experimental.get_memory_info("CPU:0")["peak"] - before)
+    return {"mib": max(max(growth), 0) / 2**20,
+            "method": "TF allocator: peak bytes in use minus bytes in use before the run, max of 3 runs"}
 
 
 def measure_memory(row: str, path: str, case: Case, backend: str, timeout: float = 600) -> Dict[str, Any]:
