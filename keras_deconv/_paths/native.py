@@ -92,12 +92,11 @@ def tensorflow_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilat
 
     if groups > 1:
         # TF's CPU kernels have no groups: one call per group, joined on channels.
-        channels = kernel.shape[-1] // groups
+        # Split, not sliced: a strided slice's gradient is a zero-filled
+        # input-sized tensor per group; a split's is one concatenation.
         parts = [
-            tensorflow_conv_transpose(x[..., g * channels:(g + 1) * channels],
-                                      kernel[..., g * channels:(g + 1) * channels], strides,
-                                      dilation_rate, 1, crops)
-            for g in range(groups)
+            tensorflow_conv_transpose(x_group, kernel_group, strides, dilation_rate, 1, crops)
+            for x_group, kernel_group in zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
         ]
         return tf.concat(parts, axis=-1)
     rank = len(strides)
