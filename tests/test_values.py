@@ -81,6 +81,13 @@ EXTRA = [
     (3, 2, 2, 1, "valid", None, 2, None),
     (3, (1, 2, 3), (1, 2, 3), (2, 1, 1), [0, (1, 0), 2], None, 1, None),
     (3, 3, 2, 2, "same", None, 1, (7, 8, 8)),
+    # Stride 1: the phase path pads only for the window, with the convolution's own
+    # 'same' where that is its padding (odd spans), explicitly where it is not (even).
+    (1, 4, 1, 1, "same", None, 1, None),
+    (2, 2, 1, 1, "same", None, 1, None),
+    (2, 3, 1, 2, "same", None, 2, None),
+    (2, (4, 3), (1, 2), 1, "same", None, 1, None),
+    (3, (2, 3, 1), 1, (1, 2, 1), "same", None, 1, None),
 ]
 
 

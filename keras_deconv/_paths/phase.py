@@ -58,8 +58,14 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
                 pads.append((rows[-1] - cut_before, row_pad[axis] - rows[0] - cut_after))
                 row_steps.append(rows[1] - rows[0] if len(rows) > 1 else 1)
             pads.append((0, 0))
+            padding = "valid"
+            if all(_same_padding(pad, len(entries), step) for pad, entries, step
+                   in zip(pads[1:-1], lists, row_steps)):
+                # The convolution's own 'same' padding: no padded copy of the input
+                # (nor its gradient) in memory.
+                padding, pads = "same", [(0, 0)] * len(pads)
             padded = ops.pad(x, pads) if any(p != (0, 0) for p in pads) else x
-            yield phase, ops.conv(padded, sub_kernel, strides=1, padding="valid",
+            yield phase, ops.conv(padded, sub_kernel, strides=1, padding=padding,
                                   data_format="channels_last", dilation_rate=tuple(row_steps))
 
     if policy.current().writes_phases_eagerly:
@@ -68,3 +74,15 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
         return assemble_phases(phase_outputs(), shape, strides, outer_crops, x.dtype)
     return join_phases(dict(phase_outputs()), taps, strides, dilation_rate, outer_crops)
 
+
+def _same_padding(pad: Tuple[int, int], taps: int, step: int) -> bool:
+    """Whether ``pad`` is what a stride-1 'same' convolution adds around the input.
+
+    Every backend's 'same' pads a window of ``taps`` taps ``step`` apart by its
+    span in all, the smaller half before.
+
+    >>> _same_padding((2, 2), taps=3, step=2), _same_padding((1, 0), taps=2, step=1)
+    (True, False)
+    """
+    span = (taps - 1) * step
+    return pad[0] + pad[1] == span and pad[0] == span // 2
