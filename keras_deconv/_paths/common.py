@@ -61,9 +61,21 @@ def join_phases(computed: Mapping[Tuple[int, ...], Any], kernel_size: Sequence[i
     ``computed`` maps a phase (``phase_indices``) to its rows; phases that no
     tap lands on (stride > kernel span) are missing and become zeros.
     """
-    present = next(iter(computed.values()))
-    phases = [computed[p] if p in computed else ops.zeros_like(present) for p in phase_indices(strides)]
-    out = interleave_phases(phases, strides)
+    order = phase_indices(strides)
+    positions = [i for i, phase in enumerate(order) if phase in computed]
+    run = len(positions) < len(order) and positions[-1] - positions[0] + 1 == len(positions)
+    if run and len(strides) <= 2:
+        # The phases some tap lands on are a run of the stacking order (one phase
+        # of four on 2D k3 s2 d2): one pad of their stack makes the others'
+        # zeros, not a zero tensor apiece. Up to 2D: the stack has rank + 3
+        # axes, and LiteRT's builtin PAD takes at most 5 (a 6-axis one failed to convert).
+        present = [computed[order[i]] for i in positions]
+        stacked = ops.expand_dims(present[0], -2) if len(present) == 1 else ops.stack(present, axis=-2)
+        pads = [(0, 0)] * (len(stacked.shape) - 2) + [(positions[0], len(order) - 1 - positions[-1]), (0, 0)]
+        out = interleave(ops.pad(stacked, pads), strides)
+    else:
+        zeros = ops.zeros_like(computed[order[positions[0]]])
+        out = interleave_phases([computed.get(phase, zeros) for phase in order], strides)
     overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(kernel_size, strides, dilation_rate)]
     return crop_to_window(out, crops, overshoot)
 
