@@ -54,12 +54,14 @@ def phase_tables(kernel_size: Sequence[int], strides: Sequence[int], dilation_ra
     return per_axis, row_pad
 
 
-def join_phases(computed: Mapping[Tuple[int, ...], Any], kernel_size: Sequence[int], strides: Sequence[int],
-                dilation_rate: Sequence[int], crops: Sequence[Tuple[int, int]]) -> Any:
-    """Interleave per-phase outputs (``n + max_row_offset`` rows each) and crop to the window.
+def join_phases(computed: Mapping[Tuple[int, ...], Any], strides: Sequence[int],
+                crops: Sequence[Tuple[int, int]], overshoot: Sequence[int]) -> Any:
+    """Interleave per-phase outputs (the same number of rows each) and crop to the window.
 
     ``computed`` maps a phase (``phase_indices``) to its rows; phases that no
     tap lands on (stride > kernel span) are missing and become zeros.
+    ``crops`` and ``overshoot`` are ``crop_to_window``'s: for phases of
+    ``n + max_row_offset`` rows, the path's crops and ``phase_overshoot``.
     """
     order = phase_indices(strides)
     positions = [i for i, phase in enumerate(order) if phase in computed]
@@ -76,7 +78,6 @@ def join_phases(computed: Mapping[Tuple[int, ...], Any], kernel_size: Sequence[i
     else:
         zeros = ops.zeros_like(computed[order[positions[0]]])
         out = interleave_phases([computed.get(phase, zeros) for phase in order], strides)
-    overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(kernel_size, strides, dilation_rate)]
     return crop_to_window(out, crops, overshoot)
 
 

@@ -21,6 +21,7 @@ from keras_deconv._paths.common import (
     interleave,
     join_phases,
     phase_indices,
+    phase_overshoot,
     phase_tables,
     reshape,
     taps_overlap,
@@ -92,7 +93,8 @@ def matmul_overlap_add(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
                 part = ops.pad(part, pads)
             total = part if total is None else total + part
         phases[phase] = total
-    return join_phases(phases, taps, strides, dilation_rate, crops)
+    overshoot = [phase_overshoot(k, s, d) for k, s, d in zip(taps, strides, dilation_rate)]
+    return join_phases(phases, strides, crops, overshoot)
 
 
 def _flat_index(index: Tuple[int, ...], taps: Sequence[int]) -> int:

@@ -10,7 +10,7 @@ wasted multiply, and a gradient that is again stride-1 convolutions.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from keras import ops
 
@@ -19,10 +19,12 @@ from keras_deconv._paths.common import (
     grouped_forward_kernel,
     join_phases,
     phase_indices,
+    phase_overshoot,
     phase_tables,
     result_shape,
 )
 from keras_deconv._paths.numpy_assembly import assemble_phases
+from keras_deconv.arithmetic import effective_kernel_size
 
 
 def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
@@ -32,32 +34,43 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
     taps = tuple(kernel.shape[:rank])
     per_axis, row_pad = phase_tables(taps, strides, dilation_rate)
     forward_kernel = grouped_forward_kernel(kernel, groups)  # (*k, C/G, F)
-    # A stride-1 axis has one phase: its crops come off the input's padding, so
-    # the convolution computes only the window (2D k3 s1 d2 'same' on TF: the
-    # full output then a crop took 15.5 ms forward+backward, this 10).
-    inner = [s == 1 and max(before, after) <= row_pad[a] for a, (s, (before, after))
-             in enumerate(zip(strides, crops))]
-    outer_crops = [(0, 0) if inner[a] else crop for a, crop in enumerate(crops)]
+    # Per axis, each output phase's (source phase, input padding); where the
+    # crops can come off that padding, the convolutions compute only the window
+    # (2D k3 s1 d2 'same' on TF: the full output then a crop took 15.5 ms
+    # forward+backward, the window alone 10).
+    plans = []
+    join_crops, overshoot = [], []
+    for axis in range(rank):
+        k, s, d = taps[axis], strides[axis], dilation_rate[axis]
+        window = _window_plan(per_axis[axis], s, effective_kernel_size(k, d), crops[axis])
+        if window is None:
+            # The full output: each phase as it lands, cropped after interleaving.
+            plans.append([(r, (entries[-1][1], row_pad[axis] - entries[0][1]) if entries else None)
+                          for r, entries in enumerate(per_axis[axis])])
+            join_crops.append(crops[axis])
+            overshoot.append(phase_overshoot(k, s, d))
+        else:
+            plans.append(window[0])
+            join_crops.append((0, window[1]))
+            overshoot.append(0)
 
     def phase_outputs() -> Iterator[Tuple[Tuple[int, ...], Any]]:
-        """``(phase, its stride-1 convolution)`` for every phase some tap lands on."""
+        """``(output phase, its stride-1 convolution)`` for every phase some tap lands on."""
         for phase in phase_indices(strides):
-            lists = [per_axis[a][phase[a]] for a in range(rank)]
-            if any(not entries for entries in lists):
-                continue
+            sources = [plans[a][phase[a]] for a in range(rank)]
+            spatial_pads = [pad for _, pad in sources if pad is not None]
+            if len(spatial_pads) < rank:
+                continue  # no tap lands here on some axis: zeros (join_phases)
+            lists = [per_axis[a][source] for a, (source, _) in enumerate(sources)]
             sub_kernel = forward_kernel
-            pads = [(0, 0)]
+            pads = [(0, 0), *spatial_pads, (0, 0)]
             row_steps = []
             for axis, entries in enumerate(lists):
                 # Flip: the tap with the largest row offset reads the earliest input.
                 order = [tap for tap, _ in reversed(entries)]
                 if order != list(range(taps[axis])):
                     sub_kernel = ops.take(sub_kernel, order, axis=axis)
-                rows = [row for _, row in entries]
-                cut_before, cut_after = crops[axis] if inner[axis] else (0, 0)
-                pads.append((rows[-1] - cut_before, row_pad[axis] - rows[0] - cut_after))
-                row_steps.append(rows[1] - rows[0] if len(rows) > 1 else 1)
-            pads.append((0, 0))
+                row_steps.append(entries[1][1] - entries[0][1] if len(entries) > 1 else 1)
             padding = "valid"
             if all(_same_padding(pad, len(entries), step) for pad, entries, step
                    in zip(pads[1:-1], lists, row_steps)):
@@ -71,8 +84,42 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
     if policy.current().writes_phases_eagerly:
         # Eager NumPy arrays: write each phase into the output as it comes (memory).
         shape = result_shape(x, kernel, strides, dilation_rate, groups, crops)
-        return assemble_phases(phase_outputs(), shape, strides, outer_crops, x.dtype)
-    return join_phases(dict(phase_outputs()), taps, strides, dilation_rate, outer_crops)
+        return assemble_phases(phase_outputs(), shape, strides, join_crops, x.dtype)
+    return join_phases(dict(phase_outputs()), strides, join_crops, overshoot)
+
+
+def _window_plan(phases: Sequence[Sequence[Tuple[int, int]]], stride: int, k_eff: int,
+                 crop: Tuple[int, int]) -> Optional[Tuple[List[Tuple[int, Optional[Tuple[int, int]]]], int]]:
+    """How one axis's phases compute only the window: per output phase, its source and padding.
+
+    Output position ``o = q'*stride + r'`` is full-output position ``t = o +
+    before``: row ``q' + (r' + before) // stride`` of phase ``(r' + before) %
+    stride``. Each output phase then has ``n - 1 + ceil(m / stride)`` rows
+    (``m = k_eff - before - after``, whatever the input length ``n``), computed
+    by padding the input less before and as needed after. Returns the list of
+    ``(source phase, (pad before, pad after))`` (None for phases no tap lands
+    on) and the rows to trim from the interleaved end, or None where a padding
+    would be negative (a crop reaching past a phase's taps).
+
+    >>> _window_plan([[(0, 0), (2, 1)], [(1, 0), (3, 1)]], 2, 4, (1, 1))  # k4 s2 'same'
+    ([(1, (1, 0)), (0, (0, 1))], 0)
+    """
+    before, after = crop
+    m = k_eff - before - after
+    extra_rows = -(-m // stride) - 1  # each output phase's rows minus n
+    plan: List[Tuple[int, Optional[Tuple[int, int]]]] = []
+    for out_phase in range(stride):
+        source, first = (out_phase + before) % stride, (out_phase + before) // stride
+        rows = [row for _, row in phases[source]]
+        if not rows:
+            plan.append((source, None))
+            continue
+        pad_before = rows[-1] - first
+        pad_after = extra_rows - pad_before + rows[-1] - rows[0]
+        if pad_before < 0 or pad_after < 0:
+            return None
+        plan.append((source, (pad_before, pad_after)))
+    return plan, stride * (extra_rows + 1) - m
 
 
 def _same_padding(pad: Tuple[int, int], taps: int, step: int) -> bool:
