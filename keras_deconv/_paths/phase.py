@@ -6,6 +6,11 @@ spaced ``stride / gcd(stride, dilation)`` apart in the kernel and their row
 offsets ``dilation / gcd`` apart, so each phase is one ``keras.ops.conv``
 with that dilation on the flipped sub-kernel: no zero-dilated input, no
 wasted multiply, and a gradient that is again stride-1 convolutions.
+
+The convolutions compute only the output window where they can: the crops
+come off each phase's input padding, and the output's phase ``r'`` is the
+full output's phase ``(r' + before) % stride`` (``_window_plan``), so no
+rows outside the window are computed, interleaved, cropped or differentiated.
 """
 
 from __future__ import annotations
