@@ -40,14 +40,16 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
     per_axis, row_pad = phase_tables(taps, strides, dilation_rate)
     forward_kernel = grouped_forward_kernel(kernel, groups)  # (*k, C/G, F)
     # Per axis, each output phase's (source phase, input padding); where the
-    # crops can come off that padding, the convolutions compute only the window
-    # (2D k3 s1 d2 'same' on TF: the full output then a crop took 15.5 ms
-    # forward+backward, the window alone 10).
+    # backend's policy says so and the crops can come off that padding, the
+    # convolutions compute only the window (TensorFlowPolicy has the timings).
+    windows = policy.current().crops_phase_inputs
     plans = []
     join_crops, overshoot = [], []
     for axis in range(rank):
         k, s, d = taps[axis], strides[axis], dilation_rate[axis]
-        window = _window_plan(per_axis[axis], s, effective_kernel_size(k, d), crops[axis])
+        window = None
+        if windows:
+            window = _window_plan(per_axis[axis], s, effective_kernel_size(k, d), crops[axis])
         if window is None:
             # The full output: each phase as it lands, cropped after interleaving.
             plans.append([(r, (entries[-1][1], row_pad[axis] - entries[0][1]) if entries else None)
