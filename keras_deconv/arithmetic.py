@@ -341,18 +341,19 @@ def circular_extension(kernel_size: int, stride: int = 1, dilation: int = 1) -> 
 
 
 def circular_geometry(
-    input_length: Optional[int], kernel_size: int, stride: int = 1, dilation: int = 1
+    input_length: Optional[int], kernel_size: int, stride: int = 1, dilation: int = 1, fold: bool = True
 ) -> Tuple[Optional[Tuple[int, int]], Tuple[int, int], Optional[Tuple[int, int]]]:
     """How a circular axis is computed: ``(extension, crops, fold)``.
 
     - ``k_eff <= stride``: no tap wraps around; the 'same' crops (zeros past
       the full output), no extension, no fold.
-    - A known length with ``k_eff - stride <= n * stride``: the full output
-      (crops ``(0, 0)``), then ``fold = (pad_before, n * stride)``: its ends
-      are added onto the other ends (no extra arithmetic).
-    - Otherwise (a length unknown now, symbolic, or shorter than the wrap):
-      the input extended by ``circular_extension`` rows and the crops of the
-      window in its full output (a few rows of extra arithmetic).
+    - With ``fold``, a known length with ``k_eff - stride <= n * stride``: the
+      full output (crops ``(0, 0)``), then ``fold = (pad_before, n * stride)``:
+      its ends are added onto the other ends (no extra arithmetic).
+    - Otherwise (no ``fold``: the backend's policy, ``wraps_circular_inputs``;
+      or a length unknown now, symbolic, or shorter than the wrap): the input
+      extended by ``circular_extension`` rows and the crops of the window in
+      its full output (a few rows of extra arithmetic).
 
     >>> circular_geometry(8, 3, 2)
     (None, (0, 0), (0, 16))
@@ -360,13 +361,15 @@ def circular_geometry(
     ((1, 0), (2, 1), None)
     >>> circular_geometry(8, 2, 2)
     (None, (0, 0), None)
+    >>> circular_geometry(8, 3, 2, fold=False)
+    ((1, 0), (2, 1), None)
     """
     k_eff = effective_kernel_size(kernel_size, dilation)
     wrap = k_eff - stride
     if wrap <= 0:
         return None, (0, wrap), None
     before = pad_before(None, kernel_size, stride, dilation, "circular")
-    if isinstance(input_length, int) and wrap <= input_length * stride:
+    if fold and isinstance(input_length, int) and wrap <= input_length * stride:
         return None, (0, 0), (before, input_length * stride)
     crops = axis_geometry(input_length, kernel_size, stride, dilation, "circular", None)
     return circular_extension(kernel_size, stride, dilation), crops, None

@@ -25,7 +25,7 @@ from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths.common import dynamic_shape, wrap_around
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
-from keras_deconv.plan import Plan, plan_conv_transpose
+from keras_deconv.plan import Plan, plan_conv_transpose, wrap_instead_of_fold
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
 PATH_NAMES = ("auto",) + tuple(PATHS)
@@ -243,10 +243,14 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     if plan.data_format == "channels_first":
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, lead, rank)
+    path, derivatives = _choose(x, plan, path)
+    if any(plan.folds) and policy.current().wraps_circular_inputs(path, static_size_bound(plan.output_shape)):
+        plan = wrap_instead_of_fold(plan)
     if any(plan.extensions):
-        # Circular axes of unknown length: the input wrapped around; the crops cut the window.
+        # Circular axes of unknown length (or the policy's choice): the input
+        # wrapped around; the crops cut the window.
         x = wrap_around(x, plan.extensions)
-    y = _run_path(x, kernel, plan, path)
+    y = _run_path(x, kernel, plan, path, derivatives)
     if any(plan.folds):
         y = policy.current().fold_circular(y, plan.folds)
     y = restore_batch(y)
@@ -255,23 +259,31 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     return y
 
 
-def _run_path(x: Any, kernel: Any, plan: Plan, path: str) -> Any:
-    """The path's call for channels_last ``x`` with one batch axis; ``auto`` resolved by the policy."""
+def _choose(x: Any, plan: Plan, path: str) -> Tuple[str, Optional[Tuple[str, str]]]:
+    """The algorithm to run on channels_last ``x`` (``auto`` resolved by the policy).
+
+    Also, for ``auto``, the algorithms for its derivatives (``Policy.derivative_paths``).
+    """
+    if path != "auto":
+        return path, None
     rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
-    derivatives = None
-    if path == "auto":
-        size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
-        path = rules.choose(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size,
-                            rules.on_accelerator())
-        derivatives = rules.derivative_paths(path, plan.kernel_size, plan.strides, plan.dilation_rate,
-                                             plan.groups, size)
-        sizes = [*x.shape[1:-1], *(crop for pair in plan.crops for crop in pair)]
-        if not all(isinstance(size, int) for size in sizes):
-            # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
-            # length): JAX's transposes of its convolutions need int paddings, so
-            # only the paths' own operations are differentiated.
-            derivatives = (path, path)
+    size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
+    path = rules.choose(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size,
+                        rules.on_accelerator())
+    if not all(isinstance(size, int) for size in x.shape[1:-1]):
+        # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
+        # length): JAX's transposes of its convolutions need int paddings, so
+        # only the paths' own operations are differentiated.
+        return path, (path, path)
+    return path, rules.derivative_paths(path, plan.kernel_size, plan.strides, plan.dilation_rate,
+                                        plan.groups, size)
+
+
+def _run_path(x: Any, kernel: Any, plan: Plan, path: str, derivatives: Optional[Tuple[str, str]]) -> Any:
+    """The path's call for channels_last ``x`` with one batch axis (``_choose``'s path and derivatives)."""
+    rules = policy.current()
+    dtype = keras.backend.standardize_dtype(x.dtype)
     if is_complex_dtype(dtype) and not rules.runs_complex(path, dtype):
         # No complex kernels for this path here: composed from real calls, see _paths/complex.py.
         return complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,

@@ -106,6 +106,31 @@ def plan_conv_transpose(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, .
                 crops=crops, extensions=extensions, folds=folds)  # type: ignore[arg-type]
 
 
+def wrap_instead_of_fold(plan: Plan) -> Plan:
+    """``plan`` with its folded circular axes computed by wrapping the input around instead.
+
+    Same output; the window of the wrapped input's full output is computed
+    rather than the full output folded (``arithmetic.circular_geometry``). The
+    backend's policy chooses (``Policy.wraps_circular_inputs``).
+
+    >>> plan = plan_conv_transpose((1, 8, 3), (3, 4, 3), strides=2, padding="circular")
+    >>> plan.folds, plan.extensions, plan.crops
+    (((0, 16),), (None,), ((0, 0),))
+    >>> wrapped = wrap_instead_of_fold(plan)
+    >>> wrapped.folds, wrapped.extensions, wrapped.crops, wrapped.output_shape == plan.output_shape
+    ((None,), ((1, 0),), ((2, 1),), True)
+    """
+    if not any(plan.folds):
+        return plan
+    geometry = [
+        arithmetic.circular_geometry(None, k, s, d, fold=False) if fold else (extension, crops, None)
+        for fold, extension, crops, k, s, d in zip(plan.folds, plan.extensions, plan.crops, plan.kernel_size,
+                                                   plan.strides, plan.dilation_rate)
+    ]
+    extensions, crops, folds = (tuple(part) for part in zip(*geometry))
+    return dataclasses.replace(plan, extensions=extensions, crops=crops, folds=folds)
+
+
 def _kernel_rank(kernel_shape: Tuple[Any, ...]) -> int:
     rank = len(kernel_shape) - 2
     if rank not in (1, 2, 3):

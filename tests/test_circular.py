@@ -15,6 +15,7 @@ import pytest
 from keras.ops import convert_to_numpy
 
 import keras_deconv
+from keras_deconv._paths import policy
 from keras_deconv.ops import available_paths, conv_transpose
 from keras_deconv.reference import reference_conv_transpose
 
@@ -51,8 +52,13 @@ def _id(case):
     return f"{rank}d-k{k}-s{s}-d{d}-g{g}-{modes}-{fmt[9:]}-n{n}"
 
 
+@pytest.mark.parametrize("route", ["fold", "wrap"])
 @pytest.mark.parametrize("case", GRID, ids=[_id(c) for c in GRID])
-def test_every_path_matches_the_reference(case, rng, assert_close):
+def test_every_path_matches_the_reference(case, route, rng, assert_close, monkeypatch):
+    # Both ways of computing a circular axis of known length, whichever the
+    # backend's policy takes: the full output folded, or the input wrapped around.
+    rules = type(policy.current())
+    monkeypatch.setattr(rules, "wraps_circular_inputs", lambda self, path, size: route == "wrap")
     rank, kernel, strides, dilation, groups, padding, fmt, n = case
     channels_first = fmt == "channels_first"
     x = rng.standard_normal((2,) + (n,) * rank + (2 * groups,)).astype("float32")

@@ -213,10 +213,12 @@ def wrap_around(x: Any, extensions: Sequence[Any]) -> Any:
         before, after = extension
         dim = 1 + axis
         length = x.shape[dim]
-        copies = 1 if isinstance(length, int) and length >= max(before, after) else max(before, after)
-        tiled = x if copies == 1 else _concatenate([x] * copies, dim)
+        known = isinstance(length, int) and length >= max(before, after)
+        tiled = x if known else _concatenate([x] * max(before, after), dim)
         parts = []
-        if before:
+        if known and before:
+            parts.append(_rows(x, dim, length - before, length))
+        elif before:
             # The last rows as the first rows of the reversed axis: no start depends on the length.
             parts.append(ops.flip(_rows(ops.flip(tiled, axis=dim), dim, 0, before), axis=dim))
         parts.append(x)
