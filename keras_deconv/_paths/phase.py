@@ -85,8 +85,7 @@ def phase_decomposition(x: Any, kernel: Any, strides: Sequence[int], dilation_ra
                 # (nor its gradient) in memory.
                 padding, pads = "same", [(0, 0)] * len(pads)
             padded = ops.pad(x, pads) if any(p != (0, 0) for p in pads) else x
-            yield phase, ops.conv(padded, sub_kernel, strides=1, padding=padding,
-                                  data_format="channels_last", dilation_rate=tuple(row_steps))
+            yield phase, policy.current().conv(padded, sub_kernel, padding, tuple(row_steps))
 
     if policy.current().writes_phases_eagerly:
         # Eager NumPy arrays: write each phase into the output as it comes (memory).
