@@ -11,6 +11,8 @@ One class per backend, each with the same attributes and methods:
 - ``on_accelerator``: whether the backend computes on a GPU or TPU;
 - ``derivative_paths``: the algorithms whose derivatives ``auto`` uses, one for
   the input and one for the kernel;
+- ``conv``: the stride-1 convolution ``phase`` runs per phase (``keras.ops.conv``;
+  TensorFlow with oneDNN takes dilated 2D ones itself);
 - ``wraps_circular_inputs``: whether circular axes of known length wrap the
   input around (the window computed) rather than fold the full output;
 - ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
