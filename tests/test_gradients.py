@@ -27,6 +27,9 @@ CASES = [
      dict(strides=3, padding=((1, 2),), output_padding=2), [(1, 2)]),
     ("2d-strides-with-dilation-same", (1, 3, 4, 2), (3, 2, 2, 2),
      dict(strides=(2, 1), dilation_rate=(1, 2), padding="same"), "same"),
+    # Stride 1, dilated: one phase, a dilated 'same' convolution (oneDNN's own on TensorFlow in float32).
+    ("2d-stride1-dilation-same", (1, 4, 5, 2), (3, 3, 3, 2),
+     dict(dilation_rate=2, padding="same"), "same"),
     ("2d-groups-int-padding-channels_first", (1, 3, 3, 4), (3, 3, 1, 4),
      dict(strides=2, dilation_rate=2, padding=1, groups=2, data_format="channels_first"), [1, 1]),
     ("2d-output_size", (1, 3, 3, 1), (2, 3, 2, 1),
@@ -108,8 +111,8 @@ def autodiff_gradients(function, x, w, cotangent):
 
 
 def check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
-                                               assert_close, precision):
-    """Autodiff of ``conv_transpose(path=path)`` in float64 against central differences of the reference."""
+                                               assert_close, precision, dtype="float64"):
+    """Autodiff of ``conv_transpose(path=path)`` in ``dtype`` against central differences of the reference."""
     rng = np.random.default_rng(sum(map(ord, name)))
     x = rng.normal(size=x_shape)
     w = rng.normal(size=w_shape)
@@ -125,15 +128,16 @@ def check_gradients_against_finite_differences(name, x_shape, w_shape, arguments
     def function(a, b):
         return conv_transpose(a, b, path=path, **arguments)
 
-    with precision("float64"):
-        dx, dw = autodiff_gradients(function, x_in, w, cotangent_in)
+    with precision(dtype):
+        dx, dw = autodiff_gradients(function, x_in.astype(dtype), w.astype(dtype), cotangent_in.astype(dtype))
     if channels_first:
         dx = np.moveaxis(dx, 1, -1)
-    assert dx.dtype == np.float64 and dw.dtype == np.float64
+    assert dx.dtype == dtype and dw.dtype == dtype
     # Central differences of a linear loss are exact but for the loss's rounding over the
     # step (~2e-13 of the largest gradient here): looser than float64's default.
-    assert_close(dx, expected_dx, rtol=1e-10, err_msg="d/dx")
-    assert_close(dw, expected_dw, rtol=1e-10, err_msg="d/dw")
+    rtol = 1e-10 if dtype == "float64" else None
+    assert_close(dx, expected_dx, rtol=rtol, err_msg="d/dx")
+    assert_close(dw, expected_dw, rtol=rtol, err_msg="d/dw")
     assert np.abs(dx).max() > 0 and np.abs(dw).max() > 0
 
 
@@ -150,6 +154,24 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
                     f"{keras.backend.backend()}")
     check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
                                                assert_close, precision)
+
+
+@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
+def test_float32_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path_or_auto,
+                                                    assert_close, precision):
+    # Backends run other kernels in float32 than in float64 (oneDNN's on
+    # TensorFlow, some without a gradient): every path's float32 gradient must
+    # run and agree too, within float32's tolerance.
+    path = path_or_auto
+    rank = len(w_shape) - 2
+    groups = arguments.get("groups", 1)
+    dilation = per_axis(arguments.get("dilation_rate", 1), rank)
+    if path != "auto" and path not in available_paths(rank=rank, dilation_rate=dilation, groups=groups,
+                                                      dtype="float32"):
+        pytest.skip(f"path={path!r} does not run dilation {dilation}, groups {groups} on "
+                    f"{keras.backend.backend()}")
+    check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
+                                               assert_close, precision, dtype="float32")
 
 
 def test_one_fit_step_changes_weights_and_lowers_the_loss():

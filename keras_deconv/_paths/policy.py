@@ -264,8 +264,8 @@ class TensorFlowPolicy(Policy):
     def conv(self, x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]) -> Any:
         # Keras (tf.nn.convolution) runs a dilated convolution as space-to-batch,
         # convolution and batch-to-space; oneDNN's Conv2D takes the dilation
-        # itself (2D (8, 32, 32, 64) k3 d2 'same', interleaved: forward 3.4-3.8
-        # -> 3.0-3.2 ms, forward+backward 10.3-12.7 -> 9.1-10.6). Without oneDNN,
+        # itself (2D (8, 32, 32, 64) k3 d2 'same', interleaved: forward 3.6-4.6
+        # -> 3.0-3.1 ms, forward+backward unchanged, 10.2-10.7). Without oneDNN,
         # and in float64 (Eigen's kernels, not oneDNN's), TF's CPU kernels have no
         # dilated Conv2D gradient (and no dilated Conv3D); grouped kernels stay with Keras.
         grouped = kernel.shape[-2] != x.shape[-1]
@@ -273,13 +273,14 @@ class TensorFlowPolicy(Policy):
         if len(dilation_rate) == 2 and max(dilation_rate) > 1 and not grouped and onednn:
             import tensorflow as tf
 
-            pads: Any = "VALID"
             if padding == "same":
-                # Spelled out: ONNX Runtime runs no dilated Conv with auto_pad SAME,
-                # which is what tf2onnx makes of "SAME" on unknown sizes.
+                # Padded first: ONNX Runtime runs no dilated Conv with auto_pad SAME
+                # (what tf2onnx makes of "SAME" on unknown sizes), and TF's
+                # gradient of a dilated Conv2D with explicit padding is not oneDNN's
+                # (none on CPU).
                 totals = [(k - 1) * d for k, d in zip(kernel.shape[:2], dilation_rate)]
-                pads = [[0, 0], *([total // 2, total - total // 2] for total in totals), [0, 0]]
-            return tf.nn.conv2d(x, kernel, strides=1, padding=pads, dilations=[1, *dilation_rate, 1])
+                x = tf.pad(x, [[0, 0], *([total // 2, total - total // 2] for total in totals), [0, 0]])
+            return tf.nn.conv2d(x, kernel, strides=1, padding="VALID", dilations=[1, *dilation_rate, 1])
         return super().conv(x, kernel, padding, dilation_rate)
 
     def wraps_circular_inputs(self, path: str, output_elements: Optional[int]) -> bool:
