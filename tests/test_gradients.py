@@ -3,9 +3,10 @@
 The loss is ``sum(cotangent * conv_transpose(x, w))`` with a random
 cotangent; its gradient with respect to every entry of ``x`` and ``w`` is
 estimated by central differences of the NumPy reference in float64 and
-compared with the backend's automatic differentiation (also float64), for
-every path forced with ``path=``. Then one ``model.fit`` step on a tiny
-functional model must change the weights and lower the loss.
+compared with the backend's automatic differentiation (in float64, and in
+float32 within float32's tolerance), for every path forced with ``path=``.
+Then one ``model.fit`` step on a tiny functional model must change the
+weights and lower the loss.
 """
 
 from __future__ import annotations
@@ -141,37 +142,23 @@ def check_gradients_against_finite_differences(name, x_shape, w_shape, arguments
     assert np.abs(dx).max() > 0 and np.abs(dw).max() > 0
 
 
+# float32 too: backends run other kernels in float32 than in float64 (oneDNN's on
+# TensorFlow, some without a gradient), so every path's float32 gradient must run
+# and agree, within float32's tolerance.
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
-def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path_or_auto,
+def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, dtype, path_or_auto,
                                             assert_close, precision):
     path = path_or_auto
     rank = len(w_shape) - 2
     groups = arguments.get("groups", 1)
     dilation = per_axis(arguments.get("dilation_rate", 1), rank)
     if path != "auto" and path not in available_paths(rank=rank, dilation_rate=dilation, groups=groups,
-                                                      dtype="float64"):
+                                                      dtype=dtype):
         pytest.skip(f"path={path!r} does not run dilation {dilation}, groups {groups} on "
                     f"{keras.backend.backend()}")
     check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
-                                               assert_close, precision)
-
-
-@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CASES, ids=[c[0] for c in CASES])
-def test_float32_gradients_match_finite_differences(name, x_shape, w_shape, arguments, padding, path_or_auto,
-                                                    assert_close, precision):
-    # Backends run other kernels in float32 than in float64 (oneDNN's on
-    # TensorFlow, some without a gradient): every path's float32 gradient must
-    # run and agree too, within float32's tolerance.
-    path = path_or_auto
-    rank = len(w_shape) - 2
-    groups = arguments.get("groups", 1)
-    dilation = per_axis(arguments.get("dilation_rate", 1), rank)
-    if path != "auto" and path not in available_paths(rank=rank, dilation_rate=dilation, groups=groups,
-                                                      dtype="float32"):
-        pytest.skip(f"path={path!r} does not run dilation {dilation}, groups {groups} on "
-                    f"{keras.backend.backend()}")
-    check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
-                                               assert_close, precision, dtype="float32")
+                                               assert_close, precision, dtype)
 
 
 def test_one_fit_step_changes_weights_and_lowers_the_loss():
