@@ -25,7 +25,7 @@ from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths.common import dynamic_shape, wrap_around
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
-from keras_deconv.plan import Plan, plan_conv_transpose, wrap_instead_of_fold
+from keras_deconv.plan import Plan, one_group, plan_conv_transpose, wrap_instead_of_fold
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
 PATH_NAMES = ("auto",) + tuple(PATHS)
@@ -243,14 +243,23 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     if plan.data_format == "channels_first":
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, lead, rank)
-    path, derivatives = _choose(x, plan, path)
-    if any(plan.folds) and policy.current().wraps_circular_inputs(path, static_size_bound(plan.output_shape)):
+    rules = policy.current()
+    by_group = path == "auto" and rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate,
+                                                      plan.groups, rules.on_accelerator())
+    path, derivatives = _choose(x, one_group(plan) if by_group else plan, path)
+    if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape)):
         plan = wrap_instead_of_fold(plan)
     if any(plan.extensions):
         # Circular axes of unknown length (or the policy's choice): the input
         # wrapped around; the crops cut the window.
         x = wrap_around(x, plan.extensions)
-    y = _run_path(x, kernel, plan, path, derivatives)
+    if by_group:
+        # One ungrouped call per group (the policy's choice): group g reads its
+        # slice of the input channels and of the kernel's last axis.
+        each, pairs = one_group(plan), zip(ops.split(x, plan.groups, -1), ops.split(kernel, plan.groups, -1))
+        y = ops.concatenate([_run_path(xg, kg, each, path, derivatives) for xg, kg in pairs], axis=-1)
+    else:
+        y = _run_path(x, kernel, plan, path, derivatives)
     if any(plan.folds):
         y = policy.current().fold_circular(y, plan.folds)
     y = restore_batch(y)

@@ -131,6 +131,24 @@ def wrap_instead_of_fold(plan: Plan) -> Plan:
     return dataclasses.replace(plan, extensions=extensions, crops=crops, folds=folds)
 
 
+def one_group(plan: Plan) -> Plan:
+    """``plan`` for one of its groups computed alone: ``groups=1`` and ``1/groups`` of the output channels.
+
+    The op runs a grouped convolution group by group where the backend's policy
+    says so (``Policy.splits_groups``); each group reads its slice of the input
+    channels and of the kernel's last axis.
+
+    >>> plan = plan_conv_transpose((2, 5, 5, 8), (4, 4, 3, 8), strides=2, padding="same", groups=4)
+    >>> plan.output_shape, one_group(plan).output_shape, one_group(plan).groups
+    ((2, 10, 10, 12), (2, 10, 10, 3), 1)
+    """
+    lead = len(plan.batch_shape)
+    channel_axis = lead if plan.data_format == "channels_first" else lead + plan.rank
+    shape = list(plan.output_shape)
+    shape[channel_axis] = shape[channel_axis] // plan.groups
+    return dataclasses.replace(plan, groups=1, output_shape=tuple(shape))
+
+
 def _kernel_rank(kernel_shape: Tuple[Any, ...]) -> int:
     rank = len(kernel_shape) - 2
     if rank not in (1, 2, 3):

@@ -16,6 +16,7 @@ import pytest
 from keras.ops import convert_to_numpy
 
 import keras_deconv
+from keras_deconv._paths import policy
 from keras_deconv.ops import available_paths, conv_transpose
 from keras_deconv.reference import reference_conv_transpose
 
@@ -95,9 +96,8 @@ def _as_tuple(value, rank):
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
 
 
-@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
-@pytest.mark.parametrize("case", EXTRA, ids=[f"extra{i}" for i in range(len(EXTRA))])
-def test_every_path_matches_reference(case, fmt, rng, assert_close):
+def _extra_case(case, fmt, rng):
+    """Inputs, kernel, the op's keyword arguments and the reference output of an EXTRA case."""
     rank, k, s, d, padding, op, groups, size = case
     kernel, strides, dilation = _as_tuple(k, rank), _as_tuple(s, rank), _as_tuple(d, rank)
     channels, filters = 2 * groups, 3 * groups
@@ -112,10 +112,34 @@ def test_every_path_matches_reference(case, fmt, rng, assert_close):
         groups=groups, output_size=None if size is None else _as_tuple(size, rank),
         channels_first=fmt == "channels_first",
     )
-    for path in ("auto",) + available_paths(rank=rank, dilation_rate=dilation, groups=groups):
-        y = conv_transpose(x, w, strides=strides, padding=padding, output_padding=op, data_format=fmt,
-                           dilation_rate=dilation, groups=groups, output_size=size, path=path)
+    arguments = dict(strides=strides, padding=padding, output_padding=op, data_format=fmt,
+                     dilation_rate=dilation, groups=groups, output_size=size)
+    return x, w, arguments, expected
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("case", EXTRA, ids=[f"extra{i}" for i in range(len(EXTRA))])
+def test_every_path_matches_reference(case, fmt, rng, assert_close):
+    x, w, arguments, expected = _extra_case(case, fmt, rng)
+    paths = available_paths(rank=w.ndim - 2, dilation_rate=arguments["dilation_rate"],
+                            groups=arguments["groups"])
+    for path in ("auto",) + paths:
+        y = conv_transpose(x, w, path=path, **arguments)
         assert_close(y, expected, err_msg=f"path={path}")
+
+
+GROUPED = [case for case in EXTRA if case[6] > 1]
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("case", GROUPED, ids=[f"grouped{i}" for i in range(len(GROUPED))])
+def test_auto_one_call_per_group_matches_reference(case, fmt, rng, assert_close, monkeypatch):
+    # path="auto" computed group by group, as JAX's policy does for 2D overlapping
+    # taps (Policy.splits_groups), forced on every backend and every grouped case.
+    rules = type(policy.current())
+    monkeypatch.setattr(rules, "splits_groups", lambda self, *args, **kwargs: True)
+    x, w, arguments, expected = _extra_case(case, fmt, rng)
+    assert_close(conv_transpose(x, w, **arguments), expected)
 
 
 @pytest.mark.parametrize("case", GRID[::7], ids=[_case_id(c) for c in GRID[::7]])

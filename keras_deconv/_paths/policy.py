@@ -9,6 +9,7 @@ One class per backend, each with the same attributes and methods:
   accelerator rule: on a GPU or TPU, the backend's native op wherever it runs the
   arguments; the CPU measurements say nothing about accelerators);
 - ``on_accelerator``: whether the backend computes on a GPU or TPU;
+- ``splits_groups``: whether ``auto`` runs a grouped convolution one group at a time;
 - ``derivative_paths``: the algorithms whose derivatives ``auto`` uses, one for
   the input and one for the kernel;
 - ``conv``: the stride-1 convolution ``phase`` runs per phase (``keras.ops.conv``;
@@ -93,6 +94,14 @@ class Policy:
         """Whether the backend computes on a GPU or TPU (then ``choose`` prefers ``native``)."""
         return False
 
+    def splits_groups(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                      groups: int, accelerator: bool = False) -> bool:
+        """Whether ``path="auto"`` runs a grouped convolution one group at a time (``plan.one_group``).
+
+        Each group is then an ungrouped convolution with its own ``auto`` choice.
+        """
+        return False
+
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int,
                          output_elements: Optional[int] = None) -> Tuple[str, str]:
@@ -173,8 +182,10 @@ class JaxPolicy(Policy):
     Outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for everything
     (smaller temporaries: on the 64^3 benchmark volume, ``adjoint`` and
     ``correlation`` derivatives took forward+backward from 1.8 s to 1.2-1.4 s
-    but peak memory from 720-790 to 780-870 MiB); grouped, 1D and
-    non-overlapping cases differentiate their own path.
+    but peak memory from 720-790 to 780-870 MiB). 2D overlapping taps in up to
+    8 groups run one ungrouped call per group (``splits_groups``), each as
+    above; other grouped, 1D and non-overlapping cases differentiate their own
+    path.
     """
 
     name = "jax"
@@ -188,9 +199,10 @@ class JaxPolicy(Policy):
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
         if _large(output_elements):
             return "phase"
-        # Not for groups: no faster there, and under ModelParallel with the
-        # filters axis sharded its grouped predictions differed from one
-        # device's (tests/distribution; the cause was not isolated).
+        # Not grouped `phase` (XLA's feature_group_count): no faster, and under
+        # ModelParallel with the filters axis sharded its grouped predictions
+        # differed from one device's (tests/distribution; the cause was not
+        # isolated). ``splits_groups`` runs those cases one group at a time.
         overlapping = taps_overlap(kernel_size, strides, dilation_rate)
         return "phase" if overlapping and len(strides) == 2 and groups == 1 else "matmul"
 
@@ -203,6 +215,17 @@ class JaxPolicy(Policy):
         if not taps_overlap(kernel_size, strides, dilation_rate):
             return path, path
         return ("phase", "correlation") if rank == 2 else ("adjoint", "correlation")
+
+    def splits_groups(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
+                      groups: int, accelerator: bool = False) -> bool:
+        # XLA's grouped convolutions and their derivatives are slow on CPU
+        # (feature_group_count): 2D overlapping taps with up to 8 groups run
+        # faster as one ungrouped `phase` per group, with its derivatives. On
+        # 2D (8, 32, 32, 128) -> 64 k4 s2, forward+backward (interleaved, same
+        # process): 4 groups 23-24 ms against 45 ms grouped `matmul`, 8 groups
+        # 21 against 40; 16 groups 35 against 25, and 3D or 1D no faster.
+        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
+        return not accelerator and 1 < groups <= 8 and len(strides) == 2 and overlapping
 
     def on_accelerator(self) -> bool:
         import jax
