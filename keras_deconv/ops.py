@@ -244,9 +244,7 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, lead, rank)
     rules = policy.current()
-    by_group = path == "auto" and rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate,
-                                                      plan.groups, rules.on_accelerator())
-    path, derivatives = _choose(x, one_group(plan) if by_group else plan, path)
+    path, derivatives, by_group = _choose(x, plan, path)
     if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape)):
         plan = wrap_instead_of_fold(plan)
     if any(plan.extensions):
@@ -261,32 +259,39 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     else:
         y = _run_path(x, kernel, plan, path, derivatives)
     if any(plan.folds):
-        y = policy.current().fold_circular(y, plan.folds)
+        y = rules.fold_circular(y, plan.folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
     return y
 
 
-def _choose(x: Any, plan: Plan, path: str) -> Tuple[str, Optional[Tuple[str, str]]]:
+def _choose(x: Any, plan: Plan, path: str) -> Tuple[str, Optional[Tuple[str, str]], bool]:
     """The algorithm to run on channels_last ``x`` (``auto`` resolved by the policy).
 
-    Also, for ``auto``, the algorithms for its derivatives (``Policy.derivative_paths``).
+    Also, for ``auto``, the algorithms for its derivatives (``Policy.derivative_paths``),
+    and whether the groups run one at a time (``Policy.splits_groups``; the
+    algorithms are then those of one group, ``plan.one_group``).
     """
     if path != "auto":
-        return path, None
+        return path, None, False
     rules = policy.current()
+    accelerator = rules.on_accelerator()
+    by_group = rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
+                                   accelerator)
+    if by_group:
+        plan = one_group(plan)
     dtype = keras.backend.standardize_dtype(x.dtype)
     size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
     path = rules.choose(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size,
-                        rules.on_accelerator())
+                        accelerator)
     if not all(isinstance(size, int) for size in x.shape[1:-1]):
         # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
         # length): JAX's transposes of its convolutions need int paddings, so
         # only the paths' own operations are differentiated.
-        return path, (path, path)
+        return path, (path, path), by_group
     return path, rules.derivative_paths(path, plan.kernel_size, plan.strides, plan.dilation_rate,
-                                        plan.groups, size)
+                                        plan.groups, size), by_group
 
 
 def _run_path(x: Any, kernel: Any, plan: Plan, path: str, derivatives: Optional[Tuple[str, str]]) -> Any:
