@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
+import sys
+import textwrap
 import time
 
 import keras
@@ -17,7 +20,7 @@ import numpy as np
 import pytest
 
 from keras_deconv.cli import bench
-from keras_deconv.cli.bench import contenders, memory, suite, tables, timing
+from keras_deconv.cli.bench import allocator, contenders, memory, suite, tables, timing
 from keras_deconv.cli.bench.cases import CASES, QUICK_CASES, Case
 
 BACKEND = keras.backend.backend()
@@ -120,6 +123,7 @@ def test_markdown_and_json_written(report, tmp_path):
     assert f"## Backend: {BACKEND}" in text
     assert TINY.name in text and TINY_GROUPED.name in text and "refused" in text
     assert report["machine"]["cpu"] in text
+    assert f"Allocator: {report['allocator']}." in text
     assert json.loads(data.read_text())["headline"] == report["headline"]
     merged = tables.merge_markdown(tmp_path / "results")
     assert merged.startswith("# Benchmarks") and f"## Backend: {BACKEND}" in merged
@@ -128,9 +132,14 @@ def test_markdown_and_json_written(report, tmp_path):
 @needs_torch
 def test_main_quick_writes_files(tmp_path, capsys):
     quick = QUICK_CASES[0].name
-    assert bench.main(["--quick", "--cases", quick, "--output", str(tmp_path), "--no-xla"]) == 0
+    # --system-malloc: glibc's settings would otherwise stay changed for the rest of this
+    # test process (tests/test_large.py reads its peak memory from the RSS).
+    assert bench.main(["--quick", "--cases", quick, "--output", str(tmp_path), "--no-xla",
+                       "--system-malloc"]) == 0
     assert "Headline" in capsys.readouterr().out
     assert (tmp_path / f"{BACKEND}.md").exists() and (tmp_path / f"{BACKEND}.json").exists()
+    written = json.loads((tmp_path / f"{BACKEND}.json").read_text())
+    assert written["allocator"] == allocator.describe(kept=False)
     assert bench.main(["--markdown-all", "--output", str(tmp_path)]) == 0
     assert (tmp_path / "README.md").read_text().count("## Backend:") == 1
 
@@ -148,6 +157,51 @@ def test_readme_section_is_rewritten_from_the_reports(report, tmp_path):
     headline = report["headline"]
     assert f"**{tables._fmt(headline['forward'])} / {tables._fmt(headline['forward_backward'])}**" in section
     assert report["machine"]["cpu"] in section
+
+
+_ALLOCATION_PROBE = textwrap.dedent("""
+    import ctypes, json
+    from keras_deconv.cli.bench import allocator
+
+    class Info(ctypes.Structure):  # glibc's struct mallinfo2
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = Info
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+
+    def allocate_and_free():
+        # A 64 MiB block: mmapped while alive? How much free memory does the heap hold after?
+        block = libc.malloc(64 << 20)
+        mapped = libc.mallinfo2().hblkhd
+        libc.free(block)
+        return mapped, libc.mallinfo2().fordblks
+
+    before = allocate_and_free()
+    words = allocator.keep_freed_memory()
+    print(json.dumps([words, before, allocate_and_free()]))
+""")
+
+
+@pytest.mark.skipif(allocator.glibc_version() is None, reason="glibc's allocator only")
+def test_kept_freed_memory_is_reused_not_returned():
+    # In a subprocess: the settings stay the process's for good.
+    version = tuple(int(part) for part in allocator.glibc_version().split(".")[:2])
+    if version < (2, 33):
+        pytest.skip("mallinfo2 is glibc 2.33's")
+    done = subprocess.run([sys.executable, "-c", _ALLOCATION_PROBE], capture_output=True, text=True,
+                          timeout=60, check=True)
+    words, (mapped_before, free_before), (mapped_after, free_after) = json.loads(done.stdout)
+    block = 64 << 20
+    # glibc's defaults: the block is mmapped, and freeing it hands it back to the system.
+    assert mapped_before >= block and free_before < block
+    # Kept: the block comes from the heap, and the heap keeps it once freed.
+    assert mapped_after < block and free_after >= block
+    assert words == allocator.describe(kept=True, version=allocator.glibc_version())
+    assert "1024 MiB" in words
 
 
 def test_readme_without_markers_is_refused(tmp_path):

@@ -14,11 +14,14 @@ every case of ``cases.CASES`` (``--quick``: ``QUICK_CASES``):
 - ratios to the faster of torch's native op and Keras's own op;
 - achieved GFLOP/s and the percentage of this machine's float32 sgemm rate,
   itself timed in the same run (a square ``torch.mm``, the same threads);
+- the C allocator's settings: glibc keeps freed memory for reuse unless
+  ``--system-malloc`` (``allocator``: otherwise each call of an op faults
+  its large buffers in again, a cost of the machine rather than the algorithm);
 - with ``--memory``, the peak memory of forward+backward relative to torch's
   native op, each measured in a fresh subprocess (``memory``).
 
 Modules: ``cases`` (what is timed), ``contenders`` (the functions),
-``timing``, ``memory``, ``suite`` (one run), ``tables`` (markdown).
+``timing``, ``allocator``, ``memory``, ``suite`` (one run), ``tables`` (markdown).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="tensorflow: skip the jit_compile=True row")
     parser.add_argument("--memory", action="store_true",
                         help="also measure peak forward+backward memory vs torch (subprocesses)")
+    parser.add_argument("--system-malloc", dest="keep_memory", action="store_false",
+                        help="keep the C allocator's defaults (by default glibc keeps freed memory "
+                             "for reuse: see the allocator module)")
     parser.add_argument("--threads", type=int,
                         help="torch threads (default: every core this process may use)")
     parser.add_argument("--output", type=Path, help="folder for <backend>.md and <backend>.json")
@@ -99,6 +105,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          f"Received: repeats={repeats}, warmup={warmup}")
     if args.quick:
         repeats, warmup = min(repeats, 2), min(warmup, 1)
+    from keras_deconv.cli.bench.allocator import describe, keep_freed_memory
+
+    # Before any framework allocates: freed memory is then reused, not faulted in again.
+    allocator = keep_freed_memory() if args.keep_memory else describe(kept=False)
 
     import keras
 
@@ -106,7 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from keras_deconv.cli.bench.tables import to_markdown, write_results
 
     report = run_suite(keras.backend.backend(), cases, repeats, warmup, xla=args.xla, memory=args.memory,
-                       sgemm_size=256 if args.quick else 2048, threads=args.threads,
+                       sgemm_size=256 if args.quick else 2048, threads=args.threads, allocator=allocator,
                        log=lambda text: print(text, file=sys.stderr, flush=True))
     print(to_markdown(report))
     if args.output is not None:

@@ -93,8 +93,13 @@ def summarise(report: Dict[str, Any]) -> None:
 
 def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, xla: bool = True,
               memory: bool = False, sgemm_size: int = 2048, threads: Optional[int] = None,
+              allocator: str = "the C library's defaults",
               log: Callable[[str], None] = lambda text: None) -> Dict[str, Any]:
-    """Measure every row on every case; returns the JSON-ready results."""
+    """Measure every row on every case; returns the JSON-ready results.
+
+    ``allocator`` is recorded as given: the C allocator's settings the caller made
+    (``allocator.keep_freed_memory``).
+    """
     torch = require("torch", "bench", "keras-deconv bench (torch's native op is its yardstick)")
 
     torch.set_num_threads(threads or machine_threads())
@@ -105,7 +110,8 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, xl
         "backend": backend,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": _versions(backend), "repeats": repeats, "warmup": warmup,
-        "loss": "sum(output**2)", "sgemm": sgemm, "torch_threads": torch.get_num_threads(), "cases": []}
+        "loss": "sum(output**2)", "sgemm": sgemm, "torch_threads": torch.get_num_threads(),
+        "allocator": allocator, "cases": []}
     for case in cases:
         log(f"{case.name}: " + ", ".join(row for row, _ in timed))
         results = time_case(timed, case, backend, case_inputs(case), repeats, warmup, sgemm["gflops"])

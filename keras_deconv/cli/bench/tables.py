@@ -54,7 +54,8 @@ def _header(report: Dict[str, Any]) -> List[str]:
         f"Date: {report['date']}; median of {report['repeats']} runs after {report['warmup']} warm-up; "
         "float32, 'same' padding; forward+backward = value and gradients of sum(output**2).  ",
         f"sgemm ({report['sgemm']['size']}x{report['sgemm']['size']} float32 torch.mm): "
-        f"{report['sgemm']['gflops']:.1f} GFLOP/s.",
+        f"{report['sgemm']['gflops']:.1f} GFLOP/s.  ",
+        f"Allocator: {report.get('allocator', 'not recorded (the C library defaults)')}.",
         "",
         "**Headline** (keras_deconv time / the faster of torch's native op and Keras's own op, geometric "
         f"mean over the headline cases): forward {_fmt(report['headline']['forward'])}, "
