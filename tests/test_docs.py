@@ -2,9 +2,10 @@
 ``>>>`` example in the package's docstrings, on the current backend.
 
 A page's blocks run in order in one namespace, like a reader going down the
-page. A block preceded by ``<!-- skip -->`` is a fragment and is not run; one
-preceded by ``<!-- requires: torch -->`` runs only where that module imports
-(each nox environment installs one backend).
+page. Comments just above a block qualify it: after ``<!-- skip -->`` it is a
+fragment and is not run; after ``<!-- requires: torch -->`` it runs only where
+that module imports (each nox environment installs one backend); after
+``<!-- backends: jax tensorflow -->`` only on those Keras backends.
 The figures script must still run too (it draws from ``keras_deconv.arithmetic``).
 """
 
@@ -19,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import pytest
 
 import keras_deconv
@@ -26,8 +28,9 @@ import keras_deconv
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
 FENCE = re.compile(
-    r"(?:<!-- (skip|requires: [\w.]+) -->\s*\n)?^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL
+    r"((?:<!-- [^>]* -->\s*\n)*)^```python[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL
 )
+MARKER = re.compile(r"<!-- (skip|requires: [\w.]+|backends: [\w ]+) -->")
 
 
 def module_available(name: str) -> bool:
@@ -37,15 +40,22 @@ def module_available(name: str) -> bool:
         return False
 
 
+def _holds(marker: str) -> bool:
+    """Whether a block under ``<!-- marker -->`` runs here."""
+    if marker == "skip":
+        return False
+    kind, _, names = marker.partition(": ")
+    if kind == "requires":
+        return module_available(names)
+    return keras.backend.backend() in names.split()
+
+
 def python_blocks(page: Path) -> list[tuple[int, str]]:
     """(line number, code) of each ```python block of ``page`` to run here."""
     text = page.read_text(encoding="utf-8")
     blocks = []
     for match in FENCE.finditer(text):
-        marker = match.group(1)
-        if marker == "skip":
-            continue
-        if marker and not module_available(marker.split(": ")[1]):
+        if not all(_holds(marker) for marker in MARKER.findall(match.group(1))):
             continue
         line = text.count("\n", 0, match.start(2)) + 1
         blocks.append((line, match.group(2)))
@@ -57,8 +67,11 @@ def test_fence_parser_finds_and_skips_blocks(tmp_path):
     page.write_text("text\n```python\na = 1\n```\n<!-- skip -->\n```python\nb = 2\n```\n"
                     "```bash\nls\n```\n```python\nc = a\n```\n"
                     "<!-- requires: no_such_module_here -->\n```python\nd = 4\n```\n"
-                    "<!-- requires: json -->\n```python\ne = 5\n```\n")
-    assert python_blocks(page) == [(3, "a = 1\n"), (13, "c = a\n"), (21, "e = 5\n")]
+                    "<!-- requires: json -->\n```python\ne = 5\n```\n"
+                    "<!-- requires: json -->\n<!-- backends: no_such_backend -->\n```python\nf = 6\n```\n"
+                    f"<!-- requires: json -->\n<!-- backends: {keras.backend.backend()} other -->\n"
+                    "```python\ng = 7\n```\n")
+    assert python_blocks(page) == [(3, "a = 1\n"), (13, "c = a\n"), (21, "e = 5\n"), (31, "g = 7\n")]
 
 
 def test_docs_exist():
@@ -83,14 +96,34 @@ def package_modules() -> list[str]:
     return sorted(names)
 
 
+class SkippingRunner(doctest.DocTestRunner):
+    """A doctest runner that lets ``pytest.importorskip`` in an example skip the test.
+
+    The one way an example says it needs a framework, as under ``pytest
+    --doctest-modules`` (the wheel session of noxfile.py runs the installed package's
+    examples that way).
+    """
+
+    def report_unexpected_exception(self, out, test, example, exc_info):  # type: ignore[no-untyped-def]
+        if issubclass(exc_info[0], pytest.skip.Exception):
+            raise exc_info[1]
+        super().report_unexpected_exception(out, test, example, exc_info)
+
+
+def test_an_example_that_imports_what_is_missing_skips():
+    test = doctest.DocTestParser().get_doctest(
+        '>>> import pytest; pytest.importorskip("no_such_module_here")\n>>> 1\n2\n', {}, "needs", None, 0)
+    with pytest.raises(pytest.skip.Exception):
+        SkippingRunner().run(test)
+    failing = doctest.DocTestParser().get_doctest(">>> 1\n2\n", {}, "wrong", None, 0)
+    assert SkippingRunner(verbose=False).run(failing, out=lambda text: None).failed == 1
+
+
 @pytest.mark.parametrize("name", package_modules())
 def test_docstring_examples_run(name):
     module = importlib.import_module(name)
-    # A module whose examples need a framework (``DOCTEST_REQUIRES``) runs them where it is installed.
-    for requirement in getattr(module, "DOCTEST_REQUIRES", ()):
-        pytest.importorskip(requirement)
     finder = doctest.DocTestFinder(exclude_empty=True)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner = SkippingRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     for test in finder.find(module, name, globs=dict(vars(module))):
         runner.run(test)
     results = runner.summarize(verbose=False)

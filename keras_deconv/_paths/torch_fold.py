@@ -17,9 +17,6 @@ from __future__ import annotations
 import functools
 from typing import Any, List, Optional, Sequence, Tuple
 
-#: The examples below need torch (``tests/test_docs.py`` skips them without it).
-DOCTEST_REQUIRES = ("torch",)
-
 #: Per spatial axis: None, or ``(before, length)`` (see ``common.fold_circular``).
 Folds = Sequence[Optional[Tuple[int, int]]]
 
