@@ -41,6 +41,7 @@ def native(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[
 
 def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
            groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
+    import torch
     import torch.nn.functional as F
 
     rank = len(strides)
@@ -52,8 +53,6 @@ def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_r
         y = torch_conv_transpose(x[:, None], kernel[None], (1, *strides), (1, *dilation_rate), groups,
                    ((0, 0), *crops))
         return y[:, 0]
-    import torch
-
     conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
     # Torch crops the same amount from both ends; the rest is cropped after.
     padding = [max(min(before, after), 0) for before, after in crops]

@@ -48,13 +48,15 @@ def _glibc() -> Optional[Any]:
     return libc
 
 
+def _version(libc: Any) -> str:
+    libc.gnu_get_libc_version.restype = ctypes.c_char_p
+    return str(libc.gnu_get_libc_version().decode())
+
+
 def glibc_version() -> Optional[str]:
     """glibc's version string ("2.36"), or None on another C library."""
     libc = _glibc()
-    if libc is None:
-        return None
-    libc.gnu_get_libc_version.restype = ctypes.c_char_p
-    return str(libc.gnu_get_libc_version().decode())
+    return None if libc is None else _version(libc)
 
 
 def describe(kept: bool, version: Optional[str] = None) -> str:
@@ -76,4 +78,4 @@ def keep_freed_memory() -> str:
     # mallopt returns 1 on success, 0 where the value is out of its range.
     kept = (libc.mallopt(_M_MMAP_THRESHOLD, KEPT_BYTES) == 1
             and libc.mallopt(_M_TRIM_THRESHOLD, KEPT_BYTES) == 1)
-    return describe(kept, glibc_version())
+    return describe(kept, _version(libc))
