@@ -23,7 +23,7 @@ from keras import ops
 from keras_deconv import arguments
 from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
-from keras_deconv._paths.common import dynamic_shape, wrap_around
+from keras_deconv._paths.common import dynamic_shape, result_shape, wrap_around
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
 from keras_deconv.plan import Plan, one_group, plan_conv_transpose, wrap_instead_of_fold
 
@@ -159,9 +159,12 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     (``keras_deconv/_paths/policy.py``); ``docs/backends.md`` has the table.
     On an ``accelerator`` (GPU, TPU), the backend's native op wherever it runs
     the arguments: no accelerator measurements back any other choice yet.
+    The answer is a ``path=`` value or, on JAX for 3D kernels whose taps
+    overlap, ``"depth_phases"``: an algorithm only ``auto`` runs (2D ``auto``
+    calls, one per output depth phase; ``keras_deconv/_paths/depth.py``).
 
     >>> choose_path("jax", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
-    'matmul'
+    'depth_phases'
     >>> choose_path("jax", (4, 4), (2, 2), (1, 1), 1, "float32")
     'phase'
     >>> choose_path("tensorflow", (3, 3), (1, 1), (2, 2), 1, "float32")
@@ -276,22 +279,42 @@ def _choose(x: Any, plan: Plan, path: str) -> Tuple[str, Optional[Tuple[str, str
     if path != "auto":
         return path, None, False
     rules = policy.current()
-    accelerator = rules.on_accelerator()
     by_group = rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
-                                   accelerator)
+                                   rules.on_accelerator())
     if by_group:
         plan = one_group(plan)
+    path, derivatives = _auto_algorithms(x, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
+                                         plan.output_shape)
+    return path, derivatives, by_group
+
+
+def _auto_algorithms(x: Any, kernel_size: Tuple[int, ...], strides: Tuple[int, ...],
+                     dilation_rate: Tuple[int, ...], groups: int, output_shape: Sequence[Any]
+                     ) -> Tuple[str, Tuple[str, str]]:
+    """``auto``'s algorithm for channels_last ``x``, and those of its derivatives (the policy's rules)."""
+    rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
-    size = static_size_bound(plan.output_shape) if rules.sizes_outputs else None
-    path = rules.choose(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups, dtype, size,
-                        accelerator)
+    size = static_size_bound(output_shape) if rules.sizes_outputs else None
+    path = rules.choose(kernel_size, strides, dilation_rate, groups, dtype, size, rules.on_accelerator())
     if not all(isinstance(size, int) for size in x.shape[1:-1]):
         # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
         # length): JAX's transposes of its convolutions need int paddings, so
         # only the paths' own operations are differentiated.
-        return path, (path, path), by_group
-    return path, rules.derivative_paths(path, plan.kernel_size, plan.strides, plan.dilation_rate,
-                                        plan.groups, size), by_group
+        return path, (path, path)
+    return path, rules.derivative_paths(path, kernel_size, strides, dilation_rate, groups, size)
+
+
+def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
+                       groups: int, crops: Tuple[Tuple[int, int], ...]) -> Any:
+    """``path="auto"`` under the paths' contract (``_paths/__init__.py``), for composite algorithms.
+
+    ``_paths/depth.py`` runs a 3D transposed convolution as 2D ones: each is
+    computed by whatever ``auto`` picks for its arguments, derivatives included.
+    """
+    rank = len(strides)
+    path, derivatives = _auto_algorithms(x, tuple(kernel.shape[:rank]), strides, dilation_rate, groups,
+                                         result_shape(x, kernel, strides, dilation_rate, groups, crops))
+    return path_function(path, strides, dilation_rate, groups, crops, derivatives)(x, kernel)
 
 
 def _run_path(x: Any, kernel: Any, plan: Plan, path: str, derivatives: Optional[Tuple[str, str]]) -> Any:

@@ -201,12 +201,13 @@ def test_jax_derivatives_from_other_paths_match_finite_differences(
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",
                     reason="forward-mode autodiff through path='auto' is a JAX concern")
-@pytest.mark.parametrize("kernel_size, derivatives", [((3, 3), ("phase", "correlation")),
-                                                      ((3, 2, 3), ("adjoint", "correlation"))])
+@pytest.mark.parametrize("kernel_size, algorithms", [((3, 3), ("phase", "phase", "correlation")),
+                                                     ((3, 2, 3), ("depth_phases",) * 3)])
 def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths(
-        kernel_size, derivatives, assert_close, precision):
+        kernel_size, algorithms, assert_close, precision):
     # On JAX, path="auto" takes its derivatives from other algorithms (a custom_jvp) for
-    # these kernels; both modes of autodiff must give the plain path's Jacobian.
+    # 2D kernels, and computes 3D ones with 2D auto calls that do (depth_phases);
+    # both modes of autodiff must give a plain path's Jacobian (matmul's).
     import jax
 
     from keras_deconv.ops import choose_path, derivative_paths
@@ -214,7 +215,7 @@ def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_di
     rank = len(kernel_size)
     strides, dilation = (2,) * rank, (1,) * rank
     values = choose_path("jax", kernel_size, strides, dilation, 1, "float64")
-    assert derivative_paths("jax", values, kernel_size, strides, dilation, 1, 100) == derivatives
+    assert (values, *derivative_paths("jax", values, kernel_size, strides, dilation, 1, 100)) == algorithms
     rng = np.random.default_rng(3)
     with precision("float64"):
         x = jax.numpy.asarray(rng.standard_normal((1, *(3,) * rank, 2)))
@@ -223,19 +224,19 @@ def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_di
         def op(path):
             return lambda a, b: conv_transpose(a, b, strides=2, padding="same", path=path)
 
-        expected = jax.jacrev(op(values), argnums=(0, 1))(x, w)
+        expected = jax.jacrev(op("matmul"), argnums=(0, 1))(x, w)
         for jacobian in (jax.jacfwd, jax.jacrev):
             got = jacobian(op("auto"), argnums=(0, 1))(x, w)
             for g, e in zip(got, expected):
                 assert_close(g, e, err_msg=jacobian.__name__)
         # Second order: the op is bilinear, so d2/dx dw is the Jacobian's own derivative.
         hessian = jax.hessian(lambda a, b: jax.numpy.sum(op("auto")(a, b) ** 2), argnums=0)(x, w)
-        hessian_plain = jax.hessian(lambda a, b: jax.numpy.sum(op(values)(a, b) ** 2), argnums=0)(x, w)
+        hessian_plain = jax.hessian(lambda a, b: jax.numpy.sum(op("matmul")(a, b) ** 2), argnums=0)(x, w)
         assert_close(hessian, hessian_plain)
         # And under vmap (jacfwd and jacrev batch it; so do users).
         batched = jax.vmap(jax.grad(lambda a, b: jax.numpy.sum(op("auto")(a[None], b) ** 2), argnums=1),
                            in_axes=(0, None))(x, w)
-        plain = jax.grad(lambda a, b: jax.numpy.sum(op(values)(a, b) ** 2), argnums=1)(x, w)
+        plain = jax.grad(lambda a, b: jax.numpy.sum(op("matmul")(a, b) ** 2), argnums=1)(x, w)
         assert_close(batched[0], plain)
 
 

@@ -199,3 +199,43 @@ def test_float64_keeps_the_input_dtype(rng, assert_close):
     assert keras.backend.standardize_dtype(y.dtype) == keras.backend.standardize_dtype(x.dtype)
     expected = reference_conv_transpose(convert_to_numpy(x), w, (2,), "valid", dilation=(2,))
     assert_close(y, expected)  # to float64's tolerance where y is float64
+
+
+GRID_3D = [case for case in GRID if case[0] == 3]
+EXTRA_3D = [case for case in EXTRA if case[0] == 3]
+
+
+def _depth_phases_for_3d(monkeypatch):
+    # path="auto" with the policy's 3D choice replaced by `depth_phases` (JAX's
+    # choice for overlapping taps, _paths/depth.py): it is built from keras.ops and
+    # 2D `auto` calls, so every backend checks it.
+    rules = type(policy.current())
+    choose = rules.auto_path
+
+    def auto_path(self, kernel_size, *args, **kwargs):
+        return "depth_phases" if len(kernel_size) == 3 else choose(self, kernel_size, *args, **kwargs)
+
+    monkeypatch.setattr(rules, "auto_path", auto_path)
+    monkeypatch.setattr(rules, "splits_groups", lambda self, *args, **kwargs: False)
+
+
+@pytest.mark.parametrize("case", GRID_3D, ids=[_case_id(c) for c in GRID_3D])
+def test_depth_phases_matches_reference_on_grid(case, rng, assert_close, monkeypatch):
+    _depth_phases_for_3d(monkeypatch)
+    rank, k, s, d, padding, op, fmt = case
+    x = _inputs(rng, rank, 3, fmt)
+    w = rng.standard_normal((k,) * rank + (2, 3)).astype("float32")
+    y = conv_transpose(x, w, strides=s, padding=padding, output_padding=op, data_format=fmt, dilation_rate=d)
+    expected = reference_conv_transpose(
+        x, w, (s,) * rank, padding, None if op is None else (op,) * rank, (d,) * rank,
+        channels_first=fmt == "channels_first",
+    )
+    assert_close(y, expected)
+
+
+@pytest.mark.parametrize("case", EXTRA_3D, ids=[f"extra3d{i}" for i in range(len(EXTRA_3D))])
+def test_depth_phases_matches_reference_with_groups_crops_and_output_size(case, rng, assert_close,
+                                                                          monkeypatch):
+    _depth_phases_for_3d(monkeypatch)
+    x, w, arguments, expected = _extra_case(case, "channels_last", rng)
+    assert_close(conv_transpose(x, w, **arguments), expected)

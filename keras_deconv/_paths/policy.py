@@ -27,7 +27,7 @@ forward+backward, 2-core CPU). ``for_backend`` picks a policy by name
 backend runs. Frameworks are imported only inside the methods that need them.
 
 >>> for_backend("jax").auto_path((3, 3, 3), (2, 2, 2), (1, 1, 1), 1, "float32")
-'matmul'
+'depth_phases'
 >>> for_backend("tensorflow").native_supports(2, (2, 2), 1, "float32")
 False
 >>> [for_backend(name).wraps_circular_inputs("phase", None) for name in ("tensorflow", "jax")]
@@ -162,31 +162,28 @@ class TorchPolicy(Policy):
 
 
 class JaxPolicy(Policy):
-    """jax: ``matmul``, or ``phase`` for overlapping 2D taps; derivatives chosen per argument.
+    """jax: ``matmul``, ``phase`` for overlapping 2D taps, 2D calls per depth phase in 3D.
 
     XLA on CPU runs the transposed convolution as a convolution over a
     zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
     convolutions (``phase``) give the fastest 2D forward pass, its 1D and 3D
-    ones lose to matmuls. The derivatives come from other algorithms through a
-    ``jax.custom_jvp`` (benchmark cases, forward+backward, 2-core CPU):
+    ones lose to matmuls. 3D kernels whose taps overlap (ungrouped) run as
+    2D ``auto`` calls, one per output depth phase (``depth_phases``,
+    ``_paths/depth.py``, which has the timings), at any output size. The 2D
+    derivatives come from other algorithms through a ``jax.custom_jvp``
+    (benchmark cases, forward+backward, 2-core CPU): with overlapping taps, the
+    input's from ``phase``, the kernel's from ``correlation``
+    (``_paths/correlation.py``): 49 ms on 2D k4 s2, against 92 ms with both
+    from ``matmul`` and 51 ms with both from ``phase``; with stride 1, the
+    input's from ``adjoint`` (see ``derivative_paths``). ``depth_phases``
+    differentiates its own operations, so its 2D calls bring theirs (its 3D
+    k3 s2 forward+backward: 17-18 ms, against 20-27 ms for ``matmul`` values
+    with ``adjoint`` and ``correlation`` derivatives, interleaved).
 
-    - 2D, overlapping taps: the input's from ``phase``, the kernel's from
-      ``correlation`` (``_paths/correlation.py``): 49 ms on 2D k4 s2, against
-      92 ms with both from ``matmul`` and 51 ms with both from ``phase``; with
-      stride 1, the input's from ``adjoint`` (below);
-    - 3D, overlapping taps: the input's from ``adjoint``, the kernel's from
-      ``correlation``, both XLA 2D strided convolutions, one per depth tap:
-      45 ms on 3D k3 s2 (interleaved in one process), against 50 ms with the
-      input's from ``native`` (its transpose is XLA's 3D strided convolution)
-      and the kernel's from ``matmul``, and 68-80 ms all ``matmul``.
-
-    Outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for everything
-    (smaller temporaries: on the 64^3 benchmark volume, ``adjoint`` and
-    ``correlation`` derivatives took forward+backward from 1.8 s to 1.2-1.4 s
-    but peak memory from 720-790 to 780-870 MiB). 2D overlapping taps in up to
-    8 groups run one ungrouped call per group (``splits_groups``), each as
-    above; other grouped, 1D and non-overlapping cases differentiate their own
-    path.
+    Other outputs of more than ``LARGE_OUTPUT`` values take ``phase`` for
+    everything (smaller temporaries). 2D overlapping taps in up to 8 groups
+    run one ungrouped call per group (``splits_groups``), each as above; other
+    grouped, 1D and non-overlapping cases differentiate their own path.
     """
 
     name = "jax"
@@ -198,26 +195,30 @@ class JaxPolicy(Policy):
 
     def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
+        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
+        if overlapping and len(strides) == 3 and groups == 1:
+            # 2D transposed convolutions, one per depth phase (_paths/depth.py has the timings).
+            return "depth_phases"
         if _large(output_elements):
             return "phase"
         # Not grouped `phase` (XLA's feature_group_count): no faster, and under
         # ModelParallel with the filters axis sharded its grouped predictions
         # differed from one device's (tests/distribution; the cause was not
         # isolated). ``splits_groups`` runs those cases one group at a time.
-        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
         return "phase" if overlapping and len(strides) == 2 and groups == 1 else "matmul"
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int,
                          output_elements: Optional[int] = None) -> Tuple[str, str]:
         rank = len(strides)
-        if path == "native" or _large(output_elements) or groups > 1 or rank == 1:
+        if path in ("native", "depth_phases") or _large(output_elements) or groups > 1 or rank == 1:
+            # depth_phases: its 2D transposed convolutions come with their own choice.
             return path, path
         if not taps_overlap(kernel_size, strides, dilation_rate):
             return path, path
         if rank == 2 and any(stride > 1 for stride in strides):
             return "phase", "correlation"
-        # 3D, and 2D stride 1, where `adjoint`'s transpose is one plain XLA
+        # 2D stride 1, where `adjoint`'s transpose is one plain XLA
         # convolution: 2D (8, 32, 32, 64) -> 64 k3 s1 d2 forward+backward
         # 11.6-12.7 ms against 16.6-16.8 from `phase` (interleaved; torch
         # 9.0-9.4), k3 d1 11.5-12.2 against 15.2; k5 d1 44 against 41.5.
