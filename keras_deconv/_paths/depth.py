@@ -40,11 +40,13 @@ def depth_phases(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
                  crops: Sequence[Tuple[int, int]]) -> Any:
     """A 3D transposed convolution as 2D ones, one per output depth phase (the path contract).
 
-    >>> import numpy as np
+    >>> import keras, numpy as np
     >>> from keras_deconv.reference import reference_conv_transpose
     >>> x = np.random.rand(1, 3, 2, 2, 2).astype("float32")
     >>> w = np.random.rand(3, 2, 2, 4, 2).astype("float32")
-    >>> got = np.asarray(depth_phases(x, w, (2, 1, 1), (1, 1, 1), 1, ((0, 1), (0, 0), (0, 0))))
+    >>> xt, wt = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(w)
+    >>> crops = ((0, 1), (0, 0), (0, 0))
+    >>> got = keras.ops.convert_to_numpy(depth_phases(xt, wt, (2, 1, 1), (1, 1, 1), 1, crops))
     >>> want = reference_conv_transpose(x, w, (2, 1, 1), [(0, 1), (0, 0), (0, 0)])
     >>> got.shape, bool(np.allclose(got, want, atol=1e-5))
     ((1, 6, 3, 3, 4), True)
