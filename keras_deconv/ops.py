@@ -177,22 +177,26 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
 
 
 def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], strides: Sequence[int],
-                     dilation_rate: Sequence[int], groups: int,
-                     output_elements: Optional[int] = None) -> Tuple[str, str]:
+                     dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
+                     crops: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[str, str]:
     """The algorithms whose operations ``path="auto"`` differentiates, for the input and for the kernel.
 
     ``path`` is the values' algorithm (``choose_path``'s answer). On JAX, most
     overlapping 2D and 3D cases take other algorithms' derivatives (among them
     ``adjoint`` and ``correlation``, derivative-only algorithms, ``_paths/correlation.py``);
     elsewhere, and for any forced path, the derivatives are the path's own.
+    ``crops``: the ``(before, after)`` cut off each axis of the full output
+    (None: 'same''s); circular axes wrapped around crop more.
 
     >>> derivative_paths("jax", "phase", (4, 4), (2, 2), (1, 1), 1, output_elements=1000)
     ('phase', 'correlation')
+    >>> derivative_paths("jax", "phase", (3, 3), (1, 1), (2, 2), 1, crops=((4, 4), (4, 4)))
+    ('adjoint', 'adjoint')
     >>> derivative_paths("torch", "native", (4, 4), (2, 2), (1, 1), 1)
     ('native', 'native')
     """
     return policy.for_backend(backend).derivative_paths(path, kernel_size, strides, dilation_rate, groups,
-                                                        output_elements)
+                                                        output_elements, crops)
 
 
 def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate: Any = 1, groups: int = 1,
@@ -247,9 +251,7 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, lead, rank)
     rules = policy.current()
-    path, derivatives, by_group = _choose(x, plan, path)
-    if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape)):
-        plan = wrap_instead_of_fold(plan)
+    plan, path, derivatives, by_group = _choose(x, plan, path)
     if any(plan.extensions):
         # Circular axes of unknown length (or the policy's choice): the input
         # wrapped around; the crops cut the window.
@@ -269,39 +271,54 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     return y
 
 
-def _choose(x: Any, plan: Plan, path: str) -> Tuple[str, Optional[Tuple[str, str]], bool]:
-    """The algorithm to run on channels_last ``x`` (``auto`` resolved by the policy).
+def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[str, str]], bool]:
+    """The plan and the algorithm to run on channels_last ``x`` (``auto`` resolved by the policy).
 
-    Also, for ``auto``, the algorithms for its derivatives (``Policy.derivative_paths``),
-    and whether the groups run one at a time (``Policy.splits_groups``; the
-    algorithms are then those of one group, ``plan.one_group``).
+    The plan may wrap its circular axes' input around instead of folding the
+    full output (``Policy.wraps_circular_inputs``). Also, for ``auto``, the
+    algorithms for its derivatives (``Policy.derivative_paths``, which see the
+    crops that run), and whether the groups run one at a time
+    (``Policy.splits_groups``; the algorithms are then those of one group,
+    ``plan.one_group``).
     """
-    if path != "auto":
-        return path, None, False
     rules = policy.current()
-    by_group = rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
-                                   rules.on_accelerator())
-    if by_group:
-        plan = one_group(plan)
-    path, derivatives = _auto_algorithms(x, plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
-                                         plan.output_shape)
-    return path, derivatives, by_group
+    auto = path == "auto"
+    by_group = auto and rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
+                                            rules.on_accelerator())
+    each = one_group(plan) if by_group else plan
+    if auto:
+        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups,
+                          each.output_shape)
+    size = static_size_bound(plan.output_shape)
+    if any(plan.folds) and rules.wraps_circular_inputs(path, size, plan.strides):
+        plan = wrap_instead_of_fold(plan)
+        each = one_group(plan) if by_group else plan
+    derivatives = _auto_derivatives(x, path, each.kernel_size, each.strides, each.dilation_rate, each.groups,
+                                    each.output_shape, each.crops) if auto else None
+    return plan, path, derivatives, by_group
 
 
-def _auto_algorithms(x: Any, kernel_size: Tuple[int, ...], strides: Tuple[int, ...],
-                     dilation_rate: Tuple[int, ...], groups: int, output_shape: Sequence[Any]
-                     ) -> Tuple[str, Tuple[str, str]]:
-    """``auto``'s algorithm for channels_last ``x``, and those of its derivatives (the policy's rules)."""
+def _auto_path(x: Any, kernel_size: Tuple[int, ...], strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
+               groups: int, output_shape: Sequence[Any]) -> str:
+    """``auto``'s algorithm for channels_last ``x`` (the policy's rules)."""
     rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
     size = static_size_bound(output_shape) if rules.sizes_outputs else None
-    path = rules.choose(kernel_size, strides, dilation_rate, groups, dtype, size, rules.on_accelerator())
+    return rules.choose(kernel_size, strides, dilation_rate, groups, dtype, size, rules.on_accelerator())
+
+
+def _auto_derivatives(x: Any, path: str, kernel_size: Tuple[int, ...], strides: Tuple[int, ...],
+                      dilation_rate: Tuple[int, ...], groups: int, output_shape: Sequence[Any],
+                      crops: Tuple[Tuple[int, int], ...]) -> Tuple[str, str]:
+    """The algorithms for the derivatives of ``auto``'s ``path`` (the policy's rules)."""
+    rules = policy.current()
     if not all(isinstance(size, int) for size in x.shape[1:-1]):
         # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
         # length): JAX's transposes of its convolutions need int paddings, so
         # only the paths' own operations are differentiated.
-        return path, (path, path)
-    return path, rules.derivative_paths(path, kernel_size, strides, dilation_rate, groups, size)
+        return path, path
+    size = static_size_bound(output_shape) if rules.sizes_outputs else None
+    return rules.derivative_paths(path, kernel_size, strides, dilation_rate, groups, size, crops)
 
 
 def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
@@ -312,8 +329,10 @@ def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_r
     computed by whatever ``auto`` picks for its arguments, derivatives included.
     """
     rank = len(strides)
-    path, derivatives = _auto_algorithms(x, tuple(kernel.shape[:rank]), strides, dilation_rate, groups,
-                                         result_shape(x, kernel, strides, dilation_rate, groups, crops))
+    kernel_size = tuple(kernel.shape[:rank])
+    output_shape = result_shape(x, kernel, strides, dilation_rate, groups, crops)
+    path = _auto_path(x, kernel_size, strides, dilation_rate, groups, output_shape)
+    derivatives = _auto_derivatives(x, path, kernel_size, strides, dilation_rate, groups, output_shape, crops)
     return path_function(path, strides, dilation_rate, groups, crops, derivatives)(x, kernel)
 
 

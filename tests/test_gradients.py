@@ -44,6 +44,9 @@ CASES = [
      dict(strides=2, dilation_rate=(1, 2), padding=("same", "circular"), groups=2), ["same", "circular"]),
     ("1d-circular-wraps-twice", (2, 2, 2), (4, 2, 2),
      dict(strides=1, dilation_rate=2, padding="circular"), "circular"),
+    # Stride 1, the kernel longer than the input on a dilated axis (wrapping tiles it).
+    ("2d-circular-stride1-dilated", (1, 4, 3, 2), (3, 2, 2, 2),
+     dict(dilation_rate=(2, 1), padding="circular"), "circular"),
     # Every axis folds (rows wrapping from past the window and from before it), corners included.
     ("3d-circular-every-axis", (1, 3, 2, 3, 2), (3, 2, 4, 2, 2),
      dict(strides=(2, 1, 2), padding="circular"), "circular"),
@@ -159,6 +162,43 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
                     f"{keras.backend.backend()}")
     check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, path,
                                                assert_close, precision, dtype)
+
+
+CIRCULAR_CASES = [case for case in CASES if "circular" in case[0]]
+
+
+@pytest.mark.parametrize("route", ["fold", "wrap"])
+@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CIRCULAR_CASES,
+                         ids=[c[0] for c in CIRCULAR_CASES])
+def test_circular_gradients_either_route(name, x_shape, w_shape, arguments, padding, route, monkeypatch,
+                                         assert_close, precision):
+    # Both ways of computing circular axes of known length (each backend's policy picks
+    # one), each with the derivatives auto picks for its crops (on JAX: wrapped stride-1
+    # axes take `adjoint`'s for both, folded ones the values' own).
+    from keras_deconv._paths import policy
+
+    monkeypatch.setattr(type(policy.current()), "wraps_circular_inputs", lambda self, *a: route == "wrap")
+    check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, "auto",
+                                               assert_close, precision)
+
+
+@pytest.mark.parametrize("crops, algorithms", [
+    (None, ("adjoint", "correlation")),  # 'same'
+    (((2, 2), (2, 2)), ("adjoint", "correlation")),  # 'same', spelled out
+    (((4, 4), (4, 4)), ("adjoint", "adjoint")),  # circular, the input wrapped around
+    (((2, 3), (4, 4)), ("adjoint", "adjoint")),
+    (((0, 0), (0, 0)), ("phase", "phase")),  # circular folded, or 'valid'
+    (((4, 4), (0, 0)), ("phase", "phase")),  # one of each
+])
+def test_jax_derivatives_follow_the_crops_on_stride_1_axes(crops, algorithms):
+    # XLA's kernel derivatives of `correlation` and `adjoint` each run slow on one side of
+    # 'same''s crops (JaxPolicy.derivative_paths has the timings); 2D k3 s1 d2.
+    from keras_deconv.ops import derivative_paths
+
+    assert derivative_paths("jax", "phase", (3, 3), (1, 1), (2, 2), 1, 1000, crops) == algorithms
+    # Strides > 1: `correlation`'s kernel derivative at any crops.
+    strided = derivative_paths("jax", "phase", (3, 3), (2, 2), (2, 2), 1, 1000, crops)
+    assert strided == ("phase", "correlation")
 
 
 def test_one_fit_step_changes_weights_and_lowers_the_loss():

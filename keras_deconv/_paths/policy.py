@@ -30,7 +30,7 @@ backend runs. Frameworks are imported only inside the methods that need them.
 'depth_phases'
 >>> for_backend("tensorflow").native_supports(2, (2, 2), 1, "float32")
 False
->>> [for_backend(name).wraps_circular_inputs("phase", None) for name in ("tensorflow", "jax")]
+>>> [for_backend(name).wraps_circular_inputs("phase", None, (1, 1)) for name in ("tensorflow", "jax")]
 [True, False]
 """
 
@@ -103,11 +103,12 @@ class Policy:
         return False
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
-                         dilation_rate: Sequence[int], groups: int,
-                         output_elements: Optional[int] = None) -> Tuple[str, str]:
+                         dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
+                         crops: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[str, str]:
         """The algorithms whose derivatives ``path="auto"`` uses for the input and for the kernel.
 
-        ``path`` is the values' algorithm (``choose``'s answer).
+        ``path`` is the values' algorithm (``choose``'s answer); ``crops`` the
+        ``(before, after)`` cut off each axis of the full output (None: 'same''s).
         """
         return path, path
 
@@ -124,7 +125,8 @@ class Policy:
         return keras.ops.conv(x, kernel, strides=1, padding=padding, data_format="channels_last",
                               dilation_rate=dilation_rate)
 
-    def wraps_circular_inputs(self, path: str, output_elements: Optional[int]) -> bool:
+    def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
+                              ) -> bool:
         """Whether circular axes of known length wrap the input around rather than fold the full output.
 
         ``path`` is the algorithm that runs; ``plan.wrap_instead_of_fold`` says what changes.
@@ -181,9 +183,12 @@ class JaxPolicy(Policy):
     with ``adjoint`` and ``correlation`` derivatives, interleaved).
 
     Other outputs of more than ``LARGE_OUTPUT`` values take ``phase`` (smaller
-    temporaries), differentiated as ``phase`` in 3D. 2D overlapping taps in up to 8 groups
-    run one ungrouped call per group (``splits_groups``), each as above; other
-    grouped, 1D and non-overlapping cases differentiate their own path.
+    temporaries), differentiated as ``phase`` in 3D. 2D overlapping taps in up
+    to 8 groups run one ungrouped call per group (``splits_groups``), each as
+    above; other grouped, 1D and non-overlapping cases differentiate their own
+    path. Circular axes fold the full output, or wrap the input around for 2D
+    ``phase`` with every stride above 1; the derivatives follow the crops that
+    run (``derivative_paths``).
     """
 
     name = "jax"
@@ -208,8 +213,8 @@ class JaxPolicy(Policy):
         return "phase" if overlapping and len(strides) == 2 and groups == 1 else "matmul"
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
-                         dilation_rate: Sequence[int], groups: int,
-                         output_elements: Optional[int] = None) -> Tuple[str, str]:
+                         dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
+                         crops: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[str, str]:
         rank = len(strides)
         if path in ("native", "depth_phases") or groups > 1 or rank == 1:
             # depth_phases: its 2D transposed convolutions come with their own choice.
@@ -223,6 +228,24 @@ class JaxPolicy(Policy):
             return path, path
         if not taps_overlap(kernel_size, strides, dilation_rate):
             return path, path
+        # Crops other than 'same''s on a stride-1 axis (circular axes wrapped
+        # around or folded, 'valid', explicit crops): XLA's kernel derivatives of
+        # `correlation` and `adjoint` each take a slow generic kernel on one
+        # side. 2D (8, 32, 32, 64) -> 64 k3 s1 d2, the kernel gradient alone
+        # (ms, correlation / adjoint): crops (2, 2) ('same') 5.9 / 5.8; (0, 0)
+        # 7.8 / 183; (2, 3) 168 / 5.2; (4, 4) 158 / 7.8; `phase`'s 8-13 at
+        # any crops. With stride 2 (k3 d2, crops (0, 0) to (5, 5))
+        # `correlation`'s took 5-9 ms.
+        spare = [sum(crop) - (k - 1) * d for k, s, d, crop
+                 in zip(kernel_size, strides, dilation_rate, crops or ()) if s == 1]
+        if any(spare):
+            if len(spare) == rank and all(extra >= 0 for extra in spare):
+                # Outputs shorter than their inputs ('circular' wrapped around: k3 s1
+                # d2 forward+backward 9.8-13.3 ms, against 183 with `correlation`'s).
+                return "adjoint", "adjoint"
+            # Longer ('circular' folded: 10.6-11.1 ms, against 13.6-14.2 with
+            # `adjoint` and `correlation`), or strides 1 mixed with others.
+            return path, path
         if rank == 2 and any(stride > 1 for stride in strides):
             return "phase", "correlation"
         # 2D stride 1, where `adjoint`'s transpose is one plain XLA
@@ -230,6 +253,17 @@ class JaxPolicy(Policy):
         # 11.6-12.7 ms against 16.6-16.8 from `phase` (interleaved; torch
         # 9.0-9.4), k3 d1 11.5-12.2 against 15.2; k5 d1 44 against 41.5.
         return "adjoint", "correlation"
+
+    def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
+                              ) -> bool:
+        # `phase` with every stride > 1 (2D; ms, forward / forward+backward,
+        # interleaved, 'same' then fold then wrap): (8, 32, 32, 64) -> 64 k3 s2
+        # d2 2.4/12.1, 3.4/12.8, 2.6/13.1 (and 2.3/11.4, 3.4/13.1, 2.6/12.9);
+        # (8, 32, 32, 128) -> 64 k4 s2 6.8/27.5, 8.3/28.9, 8.7/31.4 (and
+        # 6.5/24.8, 7.4/28.3, 7.5/28.9). With stride 1 the wrapped input's
+        # full output is computed, then cropped: k3 s1 d2 2.4/9.3, 2.5/10.6
+        # (folded, `phase`'s own derivatives), 3.1/9.8 (see derivative_paths).
+        return path == "phase" and bool(strides) and all(stride > 1 for stride in strides)
 
     def splits_groups(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                       groups: int, accelerator: bool = False) -> bool:
@@ -321,7 +355,8 @@ class TensorFlowPolicy(Policy):
             return tf.nn.conv2d(x, kernel, strides=1, padding="VALID", dilations=[1, *dilation_rate, 1])
         return super().conv(x, kernel, padding, dilation_rate)
 
-    def wraps_circular_inputs(self, path: str, output_elements: Optional[int]) -> bool:
+    def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
+                              ) -> bool:
         # TF makes each split, concatenation and slice a pass over the tensor.
         # phase computes only the window: the wrapped rows come off its inputs,
         # and nothing passes over the output (circular / 'same', interleaved,
