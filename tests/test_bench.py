@@ -129,6 +129,23 @@ def test_markdown_and_json_written(report, tmp_path):
     assert merged.startswith("# Benchmarks") and f"## Backend: {BACKEND}" in merged
 
 
+def test_tuning_variables_are_recorded_and_shown(monkeypatch):
+    # A run with XLA_FLAGS (or another framework setting) says so in its header.
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    recorded = suite.tuning_environment()
+    assert recorded["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+    assert "OMP_NUM_THREADS" not in recorded
+    report = {"machine": {"cpu": "cpu", "cores": 2, "platform": "linux"}, "versions": {}, "backend": "jax",
+              "torch_threads": 2, "date": "today", "repeats": 1, "warmup": 0,
+              "sgemm": {"size": 8, "gflops": 1.0}, "allocator": "glibc",
+              "headline": {"forward": 1.0, "forward_backward": 1.0},
+              "worst": {"forward": 1.0, "forward_backward": 1.0}}
+    assert not any(line.startswith("Environment") for line in tables._header(report))
+    lines = tables._header({**report, "environment": recorded})
+    assert "Environment: XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution." in lines
+
+
 @needs_torch
 def test_main_quick_writes_files(tmp_path, capsys):
     quick = QUICK_CASES[0].name

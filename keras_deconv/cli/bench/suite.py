@@ -41,6 +41,15 @@ def _versions(backend: str) -> Dict[str, str]:
     return versions
 
 
+#: Environment variables that change how the frameworks compute (recorded where set).
+TUNING_VARIABLES = ("XLA_FLAGS", "TF_XLA_FLAGS", "TF_ENABLE_ONEDNN_OPTS", "OMP_NUM_THREADS")
+
+
+def tuning_environment() -> Dict[str, str]:
+    """The ``TUNING_VARIABLES`` set in this process, as set: a run is repeated with them."""
+    return {name: os.environ[name] for name in TUNING_VARIABLES if name in os.environ}
+
+
 def machine() -> Dict[str, Any]:
     """CPU model (from /proc/cpuinfo), core counts and platform."""
     model = platform.processor() or "unknown"
@@ -111,7 +120,7 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, xl
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": _versions(backend), "repeats": repeats, "warmup": warmup,
         "loss": "sum(output**2)", "sgemm": sgemm, "torch_threads": torch.get_num_threads(),
-        "allocator": allocator, "cases": []}
+        "allocator": allocator, "environment": tuning_environment(), "cases": []}
     for case in cases:
         log(f"{case.name}: " + ", ".join(row for row, _ in timed))
         results = time_case(timed, case, backend, case_inputs(case), repeats, warmup, sgemm["gflops"])

@@ -43,6 +43,14 @@ def _mib(measure: Dict[str, Any]) -> str:
     return f"{measure['mib']:.1f}" if "mib" in measure else str(measure.get("refused"))
 
 
+def _environment(report: Dict[str, Any]) -> List[str]:
+    """The header's line for the tuning variables the run had set (none: no line)."""
+    variables = report.get("environment") or {}
+    if not variables:
+        return []
+    return ["Environment: " + "; ".join(f"{name}={value}" for name, value in variables.items()) + "."]
+
+
 def _header(report: Dict[str, Any]) -> List[str]:
     m, v = report["machine"], report["versions"]
     return [
@@ -55,7 +63,9 @@ def _header(report: Dict[str, Any]) -> List[str]:
         "float32, 'same' padding; forward+backward = value and gradients of sum(output**2).  ",
         f"sgemm ({report['sgemm']['size']}x{report['sgemm']['size']} float32 torch.mm): "
         f"{report['sgemm']['gflops']:.1f} GFLOP/s.  ",
-        f"Allocator: {report.get('allocator', 'not recorded (the C library defaults)')}.",
+        f"Allocator: {report.get('allocator', 'not recorded (the C library defaults)')}."
+        + ("  " if _environment(report) else ""),  # a line break before the environment's
+        *_environment(report),
         "",
         "**Headline** (keras_deconv time / the faster of torch's native op and Keras's own op, geometric "
         f"mean over the headline cases): forward {_fmt(report['headline']['forward'])}, "
