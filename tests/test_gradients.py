@@ -47,6 +47,9 @@ CASES = [
     # Stride 1, the kernel longer than the input on a dilated axis (wrapping tiles it).
     ("2d-circular-stride1-dilated", (1, 4, 3, 2), (3, 2, 2, 2),
      dict(dilation_rate=(2, 1), padding="circular"), "circular"),
+    # Every stride above 1: JAX wraps the input around (depth_phases, adjoint input derivatives).
+    ("3d-circular-strided", (1, 2, 3, 2, 2), (3, 3, 2, 2, 2),
+     dict(strides=2, padding="circular"), "circular"),
     # Every axis folds (rows wrapping from past the window and from before it), corners included.
     ("3d-circular-every-axis", (1, 3, 2, 3, 2), (3, 2, 4, 2, 2),
      dict(strides=(2, 1, 2), padding="circular"), "circular"),
@@ -182,23 +185,23 @@ def test_circular_gradients_either_route(name, x_shape, w_shape, arguments, padd
                                                assert_close, precision)
 
 
-@pytest.mark.parametrize("crops, algorithms", [
-    (None, ("adjoint", "correlation")),  # 'same'
-    (((2, 2), (2, 2)), ("adjoint", "correlation")),  # 'same', spelled out
-    (((4, 4), (4, 4)), ("adjoint", "adjoint")),  # circular, the input wrapped around
-    (((2, 3), (4, 4)), ("adjoint", "adjoint")),
-    (((0, 0), (0, 0)), ("phase", "phase")),  # circular folded, or 'valid'
-    (((4, 4), (0, 0)), ("phase", "phase")),  # one of each
+@pytest.mark.parametrize("crops, algorithms, strided", [
+    (None, ("adjoint", "correlation"), ("phase", "correlation")),  # 'same'
+    (((2, 2), (2, 2)), ("adjoint", "correlation"), ("adjoint", "correlation")),  # s1 'same', s2 past it
+    (((1, 2), (2, 1)), ("phase", "phase"), ("phase", "correlation")),  # s2 'same'
+    (((4, 4), (4, 4)), ("adjoint", "adjoint"), ("adjoint", "correlation")),  # circular, wrapped around
+    (((2, 3), (4, 4)), ("adjoint", "adjoint"), ("adjoint", "correlation")),
+    (((0, 0), (0, 0)), ("phase", "phase"), ("phase", "correlation")),  # circular folded, or 'valid'
+    (((4, 4), (0, 0)), ("phase", "phase"), ("adjoint", "correlation")),  # one of each
 ])
-def test_jax_derivatives_follow_the_crops_on_stride_1_axes(crops, algorithms):
+def test_jax_derivatives_follow_the_crops(crops, algorithms, strided):
     # XLA's kernel derivatives of `correlation` and `adjoint` each run slow on one side of
-    # 'same''s crops (JaxPolicy.derivative_paths has the timings); 2D k3 s1 d2.
+    # 'same''s crops on stride-1 axes, and `phase`'s input derivative past them on strided
+    # ones (JaxPolicy.derivative_paths has the timings); 2D k3 d2, strides 1 then 2.
     from keras_deconv.ops import derivative_paths
 
     assert derivative_paths("jax", "phase", (3, 3), (1, 1), (2, 2), 1, 1000, crops) == algorithms
-    # Strides > 1: `correlation`'s kernel derivative at any crops.
-    strided = derivative_paths("jax", "phase", (3, 3), (2, 2), (2, 2), 1, 1000, crops)
-    assert strided == ("phase", "correlation")
+    assert derivative_paths("jax", "phase", (3, 3), (2, 2), (2, 2), 1, 1000, crops) == strided
 
 
 def test_one_fit_step_changes_weights_and_lowers_the_loss():

@@ -186,9 +186,9 @@ class JaxPolicy(Policy):
     temporaries), differentiated as ``phase`` in 3D. 2D overlapping taps in up
     to 8 groups run one ungrouped call per group (``splits_groups``), each as
     above; other grouped, 1D and non-overlapping cases differentiate their own
-    path. Circular axes fold the full output, or wrap the input around for 2D
-    ``phase`` with every stride above 1; the derivatives follow the crops that
-    run (``derivative_paths``).
+    path. Circular axes fold the full output, or wrap the input around for
+    ``phase`` and ``depth_phases`` with every stride above 1; the derivatives
+    follow the crops that run (``derivative_paths``).
     """
 
     name = "jax"
@@ -236,16 +236,24 @@ class JaxPolicy(Policy):
         # 7.8 / 183; (2, 3) 168 / 5.2; (4, 4) 158 / 7.8; `phase`'s 8-13 at
         # any crops. With stride 2 (k3 d2, crops (0, 0) to (5, 5))
         # `correlation`'s took 5-9 ms.
-        spare = [sum(crop) - (k - 1) * d for k, s, d, crop
-                 in zip(kernel_size, strides, dilation_rate, crops or ()) if s == 1]
-        if any(spare):
-            if len(spare) == rank and all(extra >= 0 for extra in spare):
+        # Crops past 'same''s total, max(k_eff - stride, 0), per axis:
+        spare = [sum(crop) - max((k - 1) * d + 1 - s, 0) for k, s, d, crop
+                 in zip(kernel_size, strides, dilation_rate, crops or ())]
+        unit = [extra for extra, s in zip(spare, strides) if s == 1]
+        if any(unit):
+            if len(unit) == rank and all(extra >= 0 for extra in unit):
                 # Outputs shorter than their inputs ('circular' wrapped around: k3 s1
                 # d2 forward+backward 9.8-13.3 ms, against 183 with `correlation`'s).
                 return "adjoint", "adjoint"
             # Longer ('circular' folded: 10.6-11.1 ms, against 13.6-14.2 with
             # `adjoint` and `correlation`), or strides 1 mixed with others.
             return path, path
+        if any(extra > 0 for extra in spare):
+            # Strided axes cropped past 'same' (wrapped around): `phase`'s input
+            # derivative computes the larger full output. depth_phases' 2D calls
+            # on 3D (2, 16^3, 64) -> 32 k3 s2 circular, the input's derivative
+            # alone: 20.4 ms against 7.2 from `adjoint` (crops 'same' 7.8).
+            return "adjoint", "correlation"
         if rank == 2 and any(stride > 1 for stride in strides):
             return "phase", "correlation"
         # 2D stride 1, where `adjoint`'s transpose is one plain XLA
@@ -263,7 +271,11 @@ class JaxPolicy(Policy):
         # 6.5/24.8, 7.4/28.3, 7.5/28.9). With stride 1 the wrapped input's
         # full output is computed, then cropped: k3 s1 d2 2.4/9.3, 2.5/10.6
         # (folded, `phase`'s own derivatives), 3.1/9.8 (see derivative_paths).
-        return path == "phase" and bool(strides) and all(stride > 1 for stride in strides)
+        # depth_phases (its 2D calls then take `adjoint`'s input derivative):
+        # 3D (2, 16^3, 64) -> 32 k3 s2 7.1/27.4, 8.8/35.0, 8.3/29.2;
+        # channels_first 6.0/21.2, 8.2/29.6, 6.5/22.5; (1, 64^3, 32) -> 16
+        # 165/575, 233/923, 194/617.
+        return path in ("phase", "depth_phases") and bool(strides) and all(stride > 1 for stride in strides)
 
     def splits_groups(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                       groups: int, accelerator: bool = False) -> bool:
