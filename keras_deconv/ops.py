@@ -289,8 +289,10 @@ def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[st
     if auto:
         path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups,
                           each.output_shape)
-    size = static_size_bound(plan.output_shape)
-    if any(plan.folds) and rules.wraps_circular_inputs(path, size, plan.strides):
+    # (static_size_bound only where circular axes fold: torch.compile's full graph
+    # cannot trace its generator, and nothing else needs it here.)
+    if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape),
+                                                       plan.strides):
         plan = wrap_instead_of_fold(plan)
         each = one_group(plan) if by_group else plan
     derivatives = _auto_derivatives(x, path, each.kernel_size, each.strides, each.dilation_rate, each.groups,
