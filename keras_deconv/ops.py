@@ -286,9 +286,10 @@ def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[st
     by_group = auto and rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
                                             rules.on_accelerator())
     each = one_group(plan) if by_group else plan
+    size = None
     if auto:
-        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups,
-                          each.output_shape)
+        size = _size_for_rules(each.output_shape)  # wrapping (below) keeps the output shape
+        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups, size)
     # (static_size_bound only where circular axes fold: torch.compile's full graph
     # cannot trace its generator, and nothing else needs it here.)
     if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape),
@@ -296,31 +297,33 @@ def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[st
         plan = wrap_instead_of_fold(plan)
         each = one_group(plan) if by_group else plan
     derivatives = _auto_derivatives(x, path, each.kernel_size, each.strides, each.dilation_rate, each.groups,
-                                    each.output_shape, each.crops) if auto else None
+                                    size, each.crops) if auto else None
     return plan, path, derivatives, by_group
 
 
+def _size_for_rules(output_shape: Sequence[Any]) -> Optional[int]:
+    """The output size the policy's rules see: a static bound, or None where the policy ignores it."""
+    return static_size_bound(output_shape) if policy.current().sizes_outputs else None
+
+
 def _auto_path(x: Any, kernel_size: Tuple[int, ...], strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
-               groups: int, output_shape: Sequence[Any]) -> str:
-    """``auto``'s algorithm for channels_last ``x`` (the policy's rules)."""
+               groups: int, size: Optional[int]) -> str:
+    """``auto``'s algorithm for channels_last ``x`` (the policy's rules; ``size``: ``_size_for_rules``)."""
     rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
-    size = static_size_bound(output_shape) if rules.sizes_outputs else None
     return rules.choose(kernel_size, strides, dilation_rate, groups, dtype, size, rules.on_accelerator())
 
 
 def _auto_derivatives(x: Any, path: str, kernel_size: Tuple[int, ...], strides: Tuple[int, ...],
-                      dilation_rate: Tuple[int, ...], groups: int, output_shape: Sequence[Any],
+                      dilation_rate: Tuple[int, ...], groups: int, size: Optional[int],
                       crops: Tuple[Tuple[int, int], ...]) -> Tuple[str, str]:
     """The algorithms for the derivatives of ``auto``'s ``path`` (the policy's rules)."""
-    rules = policy.current()
-    if not all(isinstance(size, int) for size in x.shape[1:-1]):
+    if not all(isinstance(length, int) for length in x.shape[1:-1]):
         # Symbolic spatial sizes (jax2tf saving gradients, circular axes of unknown
         # length): JAX's transposes of its convolutions need int paddings, so
         # only the paths' own operations are differentiated.
         return path, path
-    size = static_size_bound(output_shape) if rules.sizes_outputs else None
-    return rules.derivative_paths(path, kernel_size, strides, dilation_rate, groups, size, crops)
+    return policy.current().derivative_paths(path, kernel_size, strides, dilation_rate, groups, size, crops)
 
 
 def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
@@ -332,9 +335,9 @@ def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_r
     """
     rank = len(strides)
     kernel_size = tuple(kernel.shape[:rank])
-    output_shape = result_shape(x, kernel, strides, dilation_rate, groups, crops)
-    path = _auto_path(x, kernel_size, strides, dilation_rate, groups, output_shape)
-    derivatives = _auto_derivatives(x, path, kernel_size, strides, dilation_rate, groups, output_shape, crops)
+    size = _size_for_rules(result_shape(x, kernel, strides, dilation_rate, groups, crops))
+    path = _auto_path(x, kernel_size, strides, dilation_rate, groups, size)
+    derivatives = _auto_derivatives(x, path, kernel_size, strides, dilation_rate, groups, size, crops)
     return path_function(path, strides, dilation_rate, groups, crops, derivatives)(x, kernel)
 
 

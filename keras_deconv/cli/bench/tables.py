@@ -53,6 +53,7 @@ def _environment(report: Dict[str, Any]) -> List[str]:
 
 def _header(report: Dict[str, Any]) -> List[str]:
     m, v = report["machine"], report["versions"]
+    environment = _environment(report)
     return [
         f"## Backend: {report['backend']}",
         "",
@@ -64,8 +65,8 @@ def _header(report: Dict[str, Any]) -> List[str]:
         f"sgemm ({report['sgemm']['size']}x{report['sgemm']['size']} float32 torch.mm): "
         f"{report['sgemm']['gflops']:.1f} GFLOP/s.  ",
         f"Allocator: {report.get('allocator', 'not recorded (the C library defaults)')}."
-        + ("  " if _environment(report) else ""),  # a line break before the environment's
-        *_environment(report),
+        + ("  " if environment else ""),  # a line break before the environment's
+        *environment,
         "",
         "**Headline** (keras_deconv time / the faster of torch's native op and Keras's own op, geometric "
         f"mean over the headline cases): forward {_fmt(report['headline']['forward'])}, "
