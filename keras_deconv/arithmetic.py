@@ -68,6 +68,18 @@ def full_output_length(input_length: int, kernel_size: int, stride: int = 1, dil
     return (input_length - 1) * stride + effective_kernel_size(kernel_size, dilation)
 
 
+def same_crop(kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
+    """Positions 'same' cuts off the full output in all: ``max(k_eff - stride, 0)``.
+
+    The full output minus ``n * stride``; ``pad_before`` takes half of it
+    (rounded down) off the start.
+
+    >>> same_crop(3, stride=2), same_crop(3, stride=1, dilation=2), same_crop(2, stride=2)
+    (1, 4, 0)
+    """
+    return max(effective_kernel_size(kernel_size, dilation) - stride, 0)
+
+
 def output_length(
     input_length: Optional[int],
     kernel_size: int,
@@ -92,7 +104,7 @@ def output_length(
     padding = axis_padding(padding)
     if padding == "valid":
         if output_padding is None:
-            return input_length * stride + max(k_eff - stride, 0)
+            return input_length * stride + same_crop(kernel_size, stride, dilation)
         return full_output_length(input_length, kernel_size, stride, dilation) + output_padding
     if padding == "same":
         if output_padding is None:
@@ -158,7 +170,7 @@ def pad_before(
     if padding == "valid":
         return 0
     if padding == "circular":
-        return max(effective_kernel_size(kernel_size, dilation) - stride, 0) // 2
+        return same_crop(kernel_size, stride, dilation) // 2
     if padding == "same":
         if input_length is None or length is None:
             raise ValueError("'same' padding needs the input and output lengths.")

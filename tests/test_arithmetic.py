@@ -33,6 +33,16 @@ def test_output_size_range_is_exactly_the_reachable_lengths(n, k, s, d):
         assert reachable == set(range(low, high + 1))
 
 
+@pytest.mark.parametrize("n,k,s,d", itertools.product((1, 5), (1, 2, 3, 4), (1, 2, 3), (1, 2)))
+def test_same_crop_is_what_same_cuts_off_the_full_output(n, k, s, d):
+    before, length = reference_axis(n, k, s, d, "same", None)
+    full = (n - 1) * s + (k - 1) * d + 1
+    cut = arithmetic.same_crop(k, s, d)
+    # Where 'same' is longer than the full output, nothing is cut (zeros past it).
+    assert cut == max(full - length, 0)
+    assert before == cut // 2
+
+
 def test_same_padding_matches_forward_convolution_rule():
     # Forward 'same' conv of length 8, kernel 4, stride 2 pads 2 in total, 1 before.
     assert arithmetic.pad_before(4, 4, 2, 1, "same", 8) == 1

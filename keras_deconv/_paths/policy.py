@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import keras
 
 from keras_deconv._paths.common import fold_circular, taps_overlap
-from keras_deconv.arithmetic import effective_kernel_size
+from keras_deconv.arithmetic import same_crop
 
 #: Above this many output values, JAX and NumPy trade the matmul path's speed for
 #: the phase path's memory (on a 96^3 volume, JAX: peak ~2x input+output instead
@@ -237,9 +237,9 @@ class JaxPolicy(Policy):
         # 7.8 / 183; (2, 3) 168 / 5.2; (4, 4) 158 / 7.8; `phase`'s 8-13 at
         # any crops. With stride 2 (k3 d2, crops (0, 0) to (5, 5))
         # `correlation`'s took 5-9 ms.
-        # Crops past 'same''s total, max(k_eff - stride, 0), per axis:
-        spare = [sum(crop) - max(effective_kernel_size(k, d) - s, 0) for k, s, d, crop
-                 in zip(kernel_size, strides, dilation_rate, crops or ())]
+        # Crops past 'same''s total, per axis:
+        spare = [sum(crop) - same_crop(k, s, d) for k, s, d, crop in zip(kernel_size, strides, dilation_rate,
+                                                                         crops or ())]
         unit = [extra for extra, s in zip(spare, strides) if s == 1]
         if any(unit):
             if len(unit) == rank and all(extra >= 0 for extra in unit):
