@@ -224,7 +224,8 @@ def test_one_fit_step_changes_weights_and_lowers_the_loss():
 
 #: The (input, kernel) derivative algorithms that JAX's policy pairs with other values.
 JAX_DERIVATIVE_PAIRS = [("phase", "correlation"), ("adjoint", "correlation"), ("native", "matmul"),
-                        ("adjoint", "adjoint"), ("correlation", "correlation")]
+                        ("adjoint", "adjoint"), ("correlation", "correlation"),
+                        ("matmul_rows", "matmul_rows")]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="derivatives from other paths: JAX's policy")
@@ -245,6 +246,7 @@ def test_jax_derivatives_from_other_paths_match_finite_differences(
 @pytest.mark.skipif(keras.backend.backend() != "jax",
                     reason="forward-mode autodiff through path='auto' is a JAX concern")
 @pytest.mark.parametrize("kernel_size, algorithms", [((3, 3), ("phase", "phase", "correlation")),
+                                                     ((2, 2), ("matmul", "matmul_rows", "matmul_rows")),
                                                      ((3, 2, 3), ("depth_phases",) * 3)])
 def test_jax_forward_and_reverse_mode_agree_where_values_and_derivatives_take_different_paths(
         kernel_size, algorithms, assert_close, precision):

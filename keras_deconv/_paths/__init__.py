@@ -15,7 +15,7 @@ Backends are not imported unless a backend-specific path actually runs.
 
 from keras_deconv._paths.correlation import adjoint, correlation
 from keras_deconv._paths.depth import depth_phases
-from keras_deconv._paths.matmul import matmul_overlap_add
+from keras_deconv._paths.matmul import matmul_overlap_add, matmul_rows
 from keras_deconv._paths.native import native
 from keras_deconv._paths.phase import phase_decomposition
 
@@ -27,9 +27,11 @@ PATHS = {
 }
 
 #: Algorithms with the same contract that only the policies use, not accepted as
-#: ``path=``: ``adjoint`` and ``correlation`` for derivatives (slow values, fast
-#: transposes), ``depth_phases`` for JAX's 3D values (2D ``auto`` calls inside).
-DERIVATIVE_PATHS = {**PATHS, "adjoint": adjoint, "correlation": correlation, "depth_phases": depth_phases}
+#: ``path=``: ``adjoint``, ``correlation`` and ``matmul_rows`` for derivatives
+#: (values no faster, transposes faster), ``depth_phases`` for JAX's 3D values
+#: (2D ``auto`` calls inside).
+DERIVATIVE_PATHS = {**PATHS, "adjoint": adjoint, "correlation": correlation, "matmul_rows": matmul_rows,
+                    "depth_phases": depth_phases}
 
 __all__ = ["PATHS", "DERIVATIVE_PATHS", "matmul_overlap_add", "phase_decomposition", "native", "adjoint",
-           "correlation", "depth_phases"]
+           "correlation", "matmul_rows", "depth_phases"]
