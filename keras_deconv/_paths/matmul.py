@@ -41,8 +41,9 @@ def tap_products(x: Any, taps: Any, groups: int, flat_rows: bool = False) -> Any
     # for float64 (and complex64 for complex128) inputs; einsum keeps the dtype.
     if groups == 1:
         # (T, F, C) -> (T*F, C): a single plain matrix product over the last axis.
-        # x keeps its leading axes (as fast as flattening them, measured): tf2onnx
-        # mis-converts a reshape from flattened rows back to (B, *n, ...).
+        # x keeps its leading axes unless asked (values as fast as flattening them,
+        # measured): tf2onnx mis-converts a reshape from flattened rows back to
+        # (B, *n, ...). ``flat_rows`` serves JAX's derivatives (``matmul_rows``).
         weights = ops.reshape(taps, [num_taps * per_group_filters, channels])
         if flat_rows:
             y = ops.einsum("mc,kc->mk", ops.reshape(x, [-1, channels]), weights)

@@ -186,10 +186,12 @@ class JaxPolicy(Policy):
     Other outputs of more than ``LARGE_OUTPUT`` values take ``phase`` (smaller
     temporaries), differentiated as ``phase`` in 3D. 2D overlapping taps in up
     to 8 groups run one ungrouped call per group (``splits_groups``), each as
-    above; other grouped, 1D and non-overlapping cases differentiate their own
-    path. Circular axes fold the full output, or wrap the input around for
-    ``phase`` and ``depth_phases`` with every stride above 1; the derivatives
-    follow the crops that run (``derivative_paths``).
+    above; other grouped and 1D cases differentiate their own path, and
+    non-overlapping ``matmul`` is differentiated as ``matmul_rows`` (the same
+    product over flattened rows, which XLA transposes without copying the
+    cotangent). Circular axes fold the full output, or wrap the input around
+    for ``phase`` and ``depth_phases`` with every stride above 1; the
+    derivatives follow the crops that run (``derivative_paths``).
     """
 
     name = "jax"
