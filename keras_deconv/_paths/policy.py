@@ -222,7 +222,7 @@ class JaxPolicy(Policy):
         if path == "matmul" and groups == 1 and not taps_overlap(kernel_size, strides, dilation_rate):
             # Its own values, transposed from a 2D matrix product (``matmul_rows``;
             # ms, forward+backward, interleaved): 2D (16, 64, 64, 64) -> 32 k2 s2
-            # 35.7 against 50.7 (torch 38.6-40.2); 3D (2, 16^3, 64) -> 32 k2 s2
+            # 35.7 against 50.7 (torch 38.6-40.2 in two other runs); 3D (2, 16^3, 64) -> 32 k2 s2
             # 5.4 against 6.2; 2D (8, 32, 32, 64) -> 32 k2 s2 1.9 against 2.6.
             # Overlapping 1D taps gain nothing (k16 s8: 2.2 against 2.3).
             return "matmul_rows", "matmul_rows"
