@@ -177,7 +177,7 @@ def test_readme_section_is_rewritten_from_the_reports(report, tmp_path):
 
 
 _ALLOCATION_PROBE = textwrap.dedent("""
-    import ctypes, json
+    import ctypes, json, threading
     from keras_deconv.cli.bench import allocator
 
     class Info(ctypes.Structure):  # glibc's struct mallinfo2
@@ -197,9 +197,17 @@ _ALLOCATION_PROBE = textwrap.dedent("""
         libc.free(block)
         return mapped, libc.mallinfo2().fordblks
 
+    def on_a_new_thread():
+        # As XLA allocates: off the main thread, where glibc gives each thread an arena.
+        result = []
+        thread = threading.Thread(target=lambda: result.append(allocate_and_free()))
+        thread.start()
+        thread.join()
+        return result[0]
+
     before = allocate_and_free()
     words = allocator.keep_freed_memory()
-    print(json.dumps([words, before, allocate_and_free()]))
+    print(json.dumps([words, before, allocate_and_free(), on_a_new_thread()]))
 """)
 
 
@@ -211,14 +219,17 @@ def test_kept_freed_memory_is_reused_not_returned():
         pytest.skip("mallinfo2 is glibc 2.33's")
     done = subprocess.run([sys.executable, "-c", _ALLOCATION_PROBE], capture_output=True, text=True,
                           timeout=60, check=True)
-    words, (mapped_before, free_before), (mapped_after, free_after) = json.loads(done.stdout)
+    words, (mapped_before, free_before), (mapped_after, free_after), (mapped_thread, free_thread) = (
+        json.loads(done.stdout))
     block = 64 << 20
     # glibc's defaults: the block is mmapped, and freeing it hands it back to the system.
     assert mapped_before >= block and free_before < block
     # Kept: the block comes from the heap, and the heap keeps it once freed.
     assert mapped_after < block and free_after >= block
+    # On another thread too (one arena: a thread's own could not hold the block and would mmap it).
+    assert mapped_thread < block and free_thread >= block
     assert words == allocator.describe(kept=True, version=allocator.glibc_version())
-    assert "1024 MiB" in words
+    assert "1024 MiB" in words and "one arena" in words
 
 
 def test_readme_without_markers_is_refused(tmp_path):
