@@ -113,6 +113,55 @@ def test_rolling_the_input_by_one_rolls_the_output_by_the_stride(rank, rng, asse
         assert_close(rolled, np.roll(y, strides[axis], axis=1 + axis), err_msg=f"axis {axis}")
 
 
+def _fold_by_definition(full, folds):
+    """``out[(t - before) mod length] += full[t]`` on each folded axis, written with NumPy loops."""
+    out = full
+    for axis, fold in enumerate(folds):
+        if fold is None:
+            continue
+        before, length = fold
+        moved = np.moveaxis(out, 1 + axis, 0)
+        folded = np.zeros((length,) + moved.shape[1:], moved.dtype)
+        for t in range(moved.shape[0]):
+            folded[(t - before) % length] += moved[t]
+        out = np.moveaxis(folded, 0, 1 + axis)
+    return out
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own fold")
+@pytest.mark.parametrize("shape, folds", [
+    ((2, 5, 3), ((1, 3),)),  # rows on both sides of the window
+    ((2, 7, 4, 6, 2), ((0, 6), None, (2, 3))),  # an axis left alone; a wrap of the whole window
+    ((1, 9, 3), ((0, 2),)),  # wrapped more than once
+])
+def test_tensorflow_fold_matches_the_definition_with_its_gradient(shape, folds, rng, assert_close):
+    import tensorflow as tf
+
+    from keras_deconv._paths.tensorflow_fold import tensorflow_fold_circular
+
+    full = rng.standard_normal(shape).astype("float32")
+    expected = _fold_by_definition(full.astype("float64"), folds)
+    upstream = rng.standard_normal(expected.shape).astype("float32")
+    # The batch unknown, as under model.export or a Keras model's tf.function.
+    spec = tf.TensorSpec((None,) + shape[1:], tf.float32)
+
+    @tf.function(input_signature=[spec, tf.TensorSpec((None,) + expected.shape[1:], tf.float32)])
+    def value_and_gradient(y, g):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            folded = tensorflow_fold_circular(y, folds)
+            loss = tf.reduce_sum(folded * g)
+        return folded, tape.gradient(loss, y)
+
+    folded, gradient = value_and_gradient(tf.constant(full), tf.constant(upstream))
+    assert_close(folded, expected, dtype="float32")
+    # The fold's adjoint: each position's gradient is that of the window position it wraps to.
+    columns = np.eye(full[0].size).reshape((-1,) + shape[1:])
+    adjoint = np.stack([_fold_by_definition(column[None], folds)[0] for column in columns])
+    expected_gradient = upstream.reshape(shape[0], -1) @ adjoint.reshape(adjoint.shape[0], -1).T
+    assert_close(gradient, expected_gradient.reshape(shape), dtype="float32")
+
+
 def test_interior_equals_same(rng, assert_close):
     x = rng.standard_normal((1, 8, 2)).astype("float32")
     w = rng.standard_normal((5, 3, 2)).astype("float32")

@@ -390,6 +390,14 @@ class TensorFlowPolicy(Policy):
         # 1.27/1.19 -> 1.36/1.27; 2D k4 s2: 1.12/1.10 -> 1.21/1.27).
         return path == "phase" or _large(output_elements)
 
+    def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
+        # One gather and one scatter of the wrapped values (_paths/tensorflow_fold.py):
+        # the keras.ops fold's splits and concatenations are a pass over the output
+        # each, both ways.
+        from keras_deconv._paths.tensorflow_fold import tensorflow_fold_circular
+
+        return tensorflow_fold_circular(y, folds)
+
     def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
         if not taps_overlap(kernel_size, strides, dilation_rate):
