@@ -384,8 +384,9 @@ class TensorFlowPolicy(Policy):
         # and nothing passes over the output (circular / 'same', interleaved,
         # 2D k3 s1 d2: fold 1.44/1.17 -> wrap 1.06/0.96 forward/forward+backward;
         # k3 s2 d2: 1.30/1.42 -> 1.05/1.08). native and matmul crop their
-        # output once instead of splitting and concatenating it per axis, and
-        # compute the extended input's rows: only a large output gains (3D
+        # output once instead of folding it, and compute the extended input's
+        # rows: only a large output gained, against the fold's earlier split and
+        # concatenation per axis (``fold_circular`` below is since cheaper; 3D
         # (1, 64^3, 32) k3 s2: 1.87/1.69 -> 1.33/1.30; (2, 16^3, 64) k3 s2:
         # 1.27/1.19 -> 1.36/1.27; 2D k4 s2: 1.12/1.10 -> 1.21/1.27).
         return path == "phase" or _large(output_elements)
