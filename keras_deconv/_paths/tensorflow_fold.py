@@ -76,10 +76,11 @@ def tensorflow_fold_circular(y: Any, folds: Sequence[Optional[Tuple[int, int]]])
     """
     import tensorflow as tf
 
-    folds = tuple(None if fold is None else tuple(fold) for fold in folds)
+    # Hashable, for wrapped_positions' cache (the plan may hold lists).
+    folds = tuple(None if fold is None else (int(fold[0]), int(fold[1])) for fold in folds)
     rank = len(folds)
     full_shape = tuple(int(length) for length in y.shape[1:1 + rank])
-    source, target = wrapped_positions(full_shape, folds)  # type: ignore[arg-type]
+    source, target = wrapped_positions(full_shape, folds)
     window = (slice(None),) + tuple(slice(None) if fold is None else slice(fold[0], fold[0] + fold[1])
                                     for fold in folds)
     # The window's zero padding back to the full shape (the gradient's first step).
