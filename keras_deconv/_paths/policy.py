@@ -388,7 +388,10 @@ class TensorFlowPolicy(Policy):
         # rows: only a large output gained, against the fold's earlier split and
         # concatenation per axis (``fold_circular`` below is since cheaper; 3D
         # (1, 64^3, 32) k3 s2: 1.87/1.69 -> 1.33/1.30; (2, 16^3, 64) k3 s2:
-        # 1.27/1.19 -> 1.36/1.27; 2D k4 s2: 1.12/1.10 -> 1.21/1.27).
+        # 1.27/1.19 -> 1.36/1.27; 2D k4 s2: 1.12/1.10 -> 1.21/1.27). With the
+        # gather/scatter fold, on a faster VM (ms, interleaved, 'same' / fold /
+        # wrap, forward and forward+backward), (1, 64^3, 32) -> 16 k3 s2:
+        # 45.6/166.7, 82.7/226.8, 74.8/224.0: wrapping still wins there.
         return path == "phase" or _large(output_elements)
 
     def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
