@@ -31,7 +31,9 @@ MODELS = {
                                 dict(filters=2, kernel_size=4, strides=2, padding="same")]),
     "2d": (2, "channels_last", [dict(filters=4, kernel_size=3, strides=2, padding="same", activation="relu"),
                                 dict(filters=4, kernel_size=4, strides=2, padding="same", groups=2),
-                                dict(filters=2, kernel_size=3, dilation_rate=2, padding="same")]),
+                                dict(filters=2, kernel_size=3, dilation_rate=2, padding="same"),
+                                # kernel == stride: TF's own op in 2D (matmul in 1D and 3D).
+                                dict(filters=2, kernel_size=2, strides=2, padding="same")]),
     "3d": (3, "channels_last", [dict(filters=4, kernel_size=3, strides=2, padding="same"),
                                 dict(filters=2, kernel_size=2, strides=2, padding="valid")]),
     # The rest of the argument space: strides with dilation, output_padding,
