@@ -46,6 +46,44 @@ def test_torch_padding_gives_the_same_output_length(case):
         assert 0 <= q < max(s, d)  # torch's own rule for output_padding
 
 
+@pytest.mark.parametrize("case", [TINY, TINY_GROUPED, *[c for c in QUICK_CASES if c.channels_first][:1]],
+                         ids=lambda c: c.name)
+def test_torch_rows_take_their_memory_layout_and_agree(case):
+    torch = pytest.importorskip("torch")
+    arrays = bench.cases.case_inputs(case)
+    seen = []
+    real = torch.nn.functional.conv_transpose2d if case.rank == 2 else torch.nn.functional.conv_transpose1d
+
+    def spy(x, *args, **kwargs):
+        seen.append(x)
+        return real(x, *args, **kwargs)
+
+    name = real.__name__
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.functional, name, spy)
+        first = contenders.torch_native_thunks(case, arrays)
+        last = contenders.torch_native_thunks(case, arrays, channels_last=True)
+        np.testing.assert_allclose(last.output(), first.output(), rtol=1e-5, atol=1e-5)
+        loss = first.forward_backward()
+        assert last.forward_backward() == pytest.approx(loss, rel=1e-5)
+    # Calls: each row's shape check, the two outputs, first's then last's forward+backward.
+    assert len(seen) == 6 and seen[0].is_contiguous() and seen[4].is_contiguous()
+    for held in (seen[1], seen[5]):  # the channels_last row, forward and forward+backward
+        if case.rank == 2:
+            assert held.is_contiguous(memory_format=torch.channels_last) and not held.is_contiguous()
+        else:  # 1D has no channels_last format: the permuted view goes in as it is
+            assert held.stride()[1] == 1 and not held.is_contiguous()
+
+
+def test_torch_cell_is_the_faster_layout():
+    results = {"torch": {"forward": {"ms": 3.0}}, "torch channels_last": {"forward": {"ms": 2.0}}}
+    assert tables._torch_cell(results, "forward") == "2.00 (cl)"
+    results["torch channels_last"]["forward"]["ms"] = 4.0
+    assert tables._torch_cell(results, "forward") == "3.00"
+    # Reports from before the channels_last row still render.
+    assert tables._torch_cell({"torch": {"forward": {"ms": 1.5}}}, "forward") == "1.50"
+
+
 def test_geometric_mean():
     assert tables.geometric_mean([2.0, 8.0]) == pytest.approx(4.0)
     assert tables.geometric_mean([None, 3.0]) == pytest.approx(3.0)
@@ -74,11 +112,13 @@ def test_report_structure(report):
     assert [case["name"] for case in report["cases"]] == [TINY.name, TINY_GROUPED.name]
     for case in report["cases"]:
         results = case["results"]
-        for row in ("torch", "keras_deconv", "keras_deconv[matmul]", "keras_deconv[phase]", "keras"):
+        for row in ("torch", "torch channels_last", "keras_deconv", "keras_deconv[matmul]",
+                    "keras_deconv[phase]", "keras"):
             assert row in results
-        # torch's native op and keras_deconv's default path run every case, forward and backward
-        # (except the numpy backend, which has no gradients).
+        # torch's native op (both memory layouts) and keras_deconv's default path run every case,
+        # forward and backward (except the numpy backend, which has no gradients).
         assert len(_timings(results["torch"])) == 2, results["torch"]
+        assert len(_timings(results["torch channels_last"])) == 2, results["torch channels_last"]
         mine = results["keras_deconv"]
         assert len(_timings(mine)) == (1 if BACKEND == "numpy" else 2), mine
         for result in results.values():
@@ -89,12 +129,17 @@ def test_report_structure(report):
             if "ms" in result["forward"]:
                 flops = case["flops_forward"]
                 assert result["forward"]["gflops"] == pytest.approx(flops / result["forward"]["ms"] / 1e6)
-        # Ratios are to the faster of torch's native op and Keras's own op (where it ran).
-        ratio = case["ratios"]["keras_deconv"]["forward"]
-        baselines = [results[row]["forward"]["ms"] for row in ("torch", "keras")
-                     if "ms" in results[row]["forward"]]
-        assert ratio == pytest.approx(results["keras_deconv"]["forward"]["ms"] / min(baselines))
-        assert case["baselines"]["forward"] in ("torch", "keras")
+        # Ratios are to the fastest of torch's native op, in either memory layout, and Keras's
+        # own op (where it ran).
+        for phase in ("forward", "forward_backward"):
+            ratio = case["ratios"]["keras_deconv"][phase]
+            timed = {row: results[row][phase]["ms"] for row in ("torch", "torch channels_last", "keras")
+                     if "ms" in (results[row].get(phase) or {})}
+            if "ms" not in (results["keras_deconv"].get(phase) or {}):
+                assert BACKEND == "numpy" and phase == "forward_backward"
+                continue
+            assert ratio == pytest.approx(results["keras_deconv"][phase]["ms"] / min(timed.values()))
+            assert case["baselines"][phase] == min(timed, key=timed.get)
 
 
 @needs_torch

@@ -146,18 +146,30 @@ def torch_padding(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
     return tuple(padding), tuple(output_padding)
 
 
-def torch_native_thunks(case: Case, arrays: Tuple[Any, Any]) -> Thunks:
-    """Torch's own op on its own layout (channels_first input, (C, F/G, *k) weight)."""
+def torch_native_thunks(case: Case, arrays: Tuple[Any, Any], channels_last: bool = False) -> Thunks:
+    """Torch's own op, with its (C, F/G, *k) weight, on channels_first or channels_last memory.
+
+    ``channels_last``: the input is held channels_last (moved there before timing
+    in a channels_first case) and handed to torch's op permuted, a view with no
+    copy, as a torch model kept in ``torch.channels_last`` memory runs it; 1D has
+    no such format, and its permuted view goes to ``conv_transpose1d`` as it is.
+    Otherwise: a contiguous channels_first input.
+    """
     import torch.nn.functional as F
 
     x, w = arrays
     rank = case.rank
     conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
-    x = x if case.channels_first else np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    if channels_last:
+        x = np.ascontiguousarray(np.moveaxis(x, 1, -1)) if case.channels_first else x
+    else:
+        x = x if case.channels_first else np.ascontiguousarray(np.moveaxis(x, -1, 1))
     weight = np.ascontiguousarray(np.transpose(w, (rank + 1, rank, *range(rank))))
     padding, output_padding = torch_padding(case)
 
     def op(a: Any, b: Any) -> Any:
+        if channels_last:
+            a = a.permute(0, rank + 1, *range(1, rank + 1))
         return conv(a, b, stride=case.strides, padding=padding, output_padding=output_padding,
                     groups=case.groups, dilation=case.dilation)
 

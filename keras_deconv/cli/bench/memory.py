@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from keras_deconv.cli.bench.cases import Case, case_inputs
-from keras_deconv.cli.bench.timing import TORCH_NATIVE, machine_threads, thunks_for
+from keras_deconv.cli.bench.timing import TORCH_ROWS, machine_threads, thunks_for
 
 #: Smallest torch-native peak (MiB) from which a memory ratio is reported.
 MEMORY_RESOLUTION_MIB = 1.0
@@ -69,7 +69,7 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     fields: Dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["case"].items()}
     case = Case(**fields)
-    if spec["row"] == TORCH_NATIVE:
+    if spec["row"] in TORCH_ROWS:
         import torch
 
         torch.set_num_threads(machine_threads())
@@ -80,7 +80,7 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     rss_after_setup = _read_status_kib("VmRSS") or 0
     forward_backward()  # compilation
     forward_backward()  # warm-up: caches and thread pools settle
-    if spec["backend"] == "tensorflow" and spec["row"] != TORCH_NATIVE:
+    if spec["backend"] == "tensorflow" and spec["row"] not in TORCH_ROWS:
         return _tensorflow_peak(forward_backward)
     if not _reset_peak_rss():
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

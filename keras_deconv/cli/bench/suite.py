@@ -17,7 +17,7 @@ from keras_deconv.cli.bench.timing import (
     KERAS_DECONV,
     KERAS_DECONV_CIRCULAR,
     PHASES,
-    TORCH_NATIVE,
+    TORCH_ROWS,
     baseline,
     machine_threads,
     rows,
@@ -68,7 +68,7 @@ def case_entry(case: Case, backend: str, results: Dict[str, Dict[str, Any]]) -> 
     """One case's results with its ratios: every row against the faster of torch and Keras."""
     baselines = {phase: baseline(results, phase) for phase in PHASES}
     ratios = {row: {phase: time_ratio(results, row, baselines[phase] or "", phase) for phase in PHASES}
-              for row in results if row != TORCH_NATIVE}
+              for row in results if row not in TORCH_ROWS}
     return {"name": case.name, "description": case.describe(), "headline": case.headline,
             "kernel_equals_stride": case.kernel_size == case.strides and case.dilation_rate is None,
             "flops_forward": case.flops_forward, "baselines": baselines, "results": results,
@@ -78,9 +78,12 @@ def case_entry(case: Case, backend: str, results: Dict[str, Dict[str, Any]]) -> 
 
 
 def _memory(case: Case, backend: str) -> Dict[str, Any]:
-    memory: Dict[str, Any] = {TORCH_NATIVE: measure_memory(TORCH_NATIVE, "", case, backend),
-              KERAS_DECONV: measure_memory(KERAS_DECONV, "auto", case, backend)}
-    mine, base = memory[KERAS_DECONV].get("mib"), memory[TORCH_NATIVE].get("mib")
+    """Peak memory of keras_deconv and of torch's op in both layouts; the ratio is to torch's smaller."""
+    memory: Dict[str, Any] = {row: measure_memory(row, "", case, backend) for row in TORCH_ROWS}
+    memory[KERAS_DECONV] = measure_memory(KERAS_DECONV, "auto", case, backend)
+    mine = memory[KERAS_DECONV].get("mib")
+    torch_peaks = [memory[row]["mib"] for row in TORCH_ROWS if memory[row].get("mib") is not None]
+    base = min(torch_peaks) if torch_peaks else None
     # Below about a MiB the page-granular, approximate counters say nothing useful.
     measurable = mine is not None and base is not None and base >= MEMORY_RESOLUTION_MIB
     memory["ratio"] = mine / base if measurable else None  # type: ignore[operator]

@@ -7,7 +7,13 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from keras_deconv.cli.bench.timing import KERAS_BUILTIN, KERAS_DECONV, PHASES, TORCH_NATIVE
+from keras_deconv.cli.bench.timing import (
+    KERAS_BUILTIN,
+    KERAS_DECONV,
+    PHASES,
+    TORCH_CHANNELS_LAST,
+    TORCH_NATIVE,
+)
 
 #: The README's benchmark section lies between these two lines.
 README_START = "<!-- benchmark table: written by `nox -s bench`, do not edit by hand -->"
@@ -33,6 +39,19 @@ def _cell(measure: Optional[Dict[str, Any]], ratio: Optional[float] = None) -> s
         return "refused"
     text = f"{measure['ms']:.2f}"
     return text if ratio is None else f"{text} ({ratio:.2f}x)"
+
+
+def _torch_cell(results: Dict[str, Any], phase: str) -> str:
+    """Torch's faster time in ``phase`` of its two memory layouts, marked "(cl)" where channels_last won.
+
+    Reports from before the channels_last row have the channels_first one alone.
+    """
+    timed = [row for row in (TORCH_NATIVE, TORCH_CHANNELS_LAST)
+             if "ms" in ((results.get(row) or {}).get(phase) or {})]
+    if not timed:
+        return _cell((results.get(TORCH_NATIVE) or {}).get(phase))
+    fastest = min(timed, key=lambda row: results[row][phase]["ms"])
+    return _cell(results[fastest][phase]) + (" (cl)" if fastest == TORCH_CHANNELS_LAST else "")
 
 
 def _fmt(value: Optional[float], suffix: str = "x") -> str:
@@ -68,7 +87,8 @@ def _header(report: Dict[str, Any]) -> List[str]:
         + ("  " if environment else ""),  # a line break before the environment's
         *environment,
         "",
-        "**Headline** (keras_deconv time / the faster of torch's native op and Keras's own op, geometric "
+        "**Headline** (keras_deconv time / the fastest of torch's native op, on channels_first or "
+        "channels_last memory, and Keras's own op, geometric "
         f"mean over the headline cases): forward {_fmt(report['headline']['forward'])}, "
         f"forward+backward {_fmt(report['headline']['forward_backward'])}; worst case "
         f"{_fmt(report['worst']['forward'])} / {_fmt(report['worst']['forward_backward'])}.",
@@ -79,7 +99,8 @@ def _header(report: Dict[str, Any]) -> List[str]:
 def to_markdown(report: Dict[str, Any]) -> str:
     """One backend's results: headline, main table, every row, peak memory."""
     lines = _header(report) + [
-        "Times in ms; keras_deconv's ratio is to the faster of torch and Keras in the same run. "
+        "Times in ms; keras_deconv's ratio is to the fastest of torch and Keras in the same run. "
+        "Torch's columns are the faster of its two memory layouts, (cl) where channels_last won. "
         "GFLOP/s and % of sgemm are keras_deconv's forward+backward.",
         "",
         "| case | torch fwd | torch fwd+bwd | Keras fwd | Keras fwd+bwd | keras_deconv fwd "
@@ -92,8 +113,8 @@ def to_markdown(report: Dict[str, Any]) -> str:
         rate = f"{mine['gflops']:.3g} | {mine['sgemm_percent']:.3g}%" if "ms" in mine else "- | -"
         lines.append(
             f"| {case['name']}{' *' if case['headline'] else ''} `{case['description']}` "
-            + "".join(f"| {_cell(res[row].get(phase))} " for row in (TORCH_NATIVE, KERAS_BUILTIN)
-                      for phase in PHASES)
+            + "".join(f"| {_torch_cell(res, phase)} " for phase in PHASES)
+            + "".join(f"| {_cell(res[KERAS_BUILTIN].get(phase))} " for phase in PHASES)
             + f"| {_cell(res[KERAS_DECONV].get('forward'), rat['forward'])} "
             f"| {_cell(mine, rat['forward_backward'])} | {rate} "
             f"| {_fmt(case.get('memory', {}).get('ratio'))} |")
@@ -101,7 +122,7 @@ def to_markdown(report: Dict[str, Any]) -> str:
               "padding='circular' against 'same' (keras_deconv auto, same run), forward / forward+backward: "
               + "; ".join(f"{c['name']} " + " / ".join(_fmt(c["circular_vs_same"][p]) for p in PHASES)
                           for c in report["cases"]) + ".",
-              "", "Every row timed (ms, ratio to the faster of torch and Keras):", "",
+              "", "Every row timed (ms, ratio to the fastest of torch and Keras):", "",
               "| case | implementation | forward | forward+backward | fwd+bwd GFLOP/s | note |",
               "|---|---|---|---|---|---|"]
     for case in report["cases"]:
@@ -119,12 +140,15 @@ def _memory_lines(report: Dict[str, Any]) -> List[str]:
     if not any("memory" in case for case in report["cases"]):
         return []
     lines = ["", "Peak extra memory of forward+backward (MiB, fresh subprocess each):", "",
-             "| case | torch native | keras_deconv | ratio | method |", "|---|---|---|---|---|"]
+             "| case | torch native | torch channels_last | keras_deconv | ratio (to torch's smaller) "
+             "| method |",
+             "|---|---|---|---|---|---|"]
     for case in report["cases"]:
         mem = case.get("memory")
         if mem:
             t, k = mem[TORCH_NATIVE], mem[KERAS_DECONV]
-            lines.append(f"| {case['name']} | {_mib(t)} | {_mib(k)} | {_fmt(mem['ratio'])} "
+            cl = _mib(mem[TORCH_CHANNELS_LAST]) if TORCH_CHANNELS_LAST in mem else "-"
+            lines.append(f"| {case['name']} | {_mib(t)} | {cl} | {_mib(k)} | {_fmt(mem['ratio'])} "
                          f"| {k.get('method', '')} |")
     return lines
 
@@ -162,9 +186,10 @@ def summary_markdown(reports: Sequence[Dict[str, Any]]) -> str:
     lines = [
         f"Measured on {'; '.join(machines)}, {dates[0]}"
         + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ". Each cell: keras_deconv's time "
-        "divided by the faster of torch's native `F.conv_transposeNd` and Keras's own op on that backend, "
+        "divided by the fastest of torch's native `F.conv_transposeNd` (on channels_first or channels_last "
+        "memory) and Keras's own op on that backend, "
         "in the same run (lower is better), forward / forward+backward (the value and gradients of "
-        "`sum(output**2)`), then the peak memory of forward+backward against torch's.",
+        "`sum(output**2)`), then the peak memory of forward+backward against torch's smaller.",
         "",
         "| case | " + " | ".join(r["backend"] for r in reports) + " |",
         "|---|" + "---|" * len(reports),
