@@ -174,6 +174,21 @@ def test_markdown_and_json_written(report, tmp_path):
     assert merged.startswith("# Benchmarks") and f"## Backend: {BACKEND}" in merged
 
 
+@needs_torch
+def test_headers_name_the_torch_layouts_a_report_timed(report):
+    both = "on channels_first or channels_last memory"
+    assert tables.times_channels_last(report) and both in tables.to_markdown(report)
+    assert both in tables.summary_markdown([report])
+    # A report from before the channels_last row says what its yardstick was.
+    old = {**report, "cases": [{**case, "results": {row: result for row, result in case["results"].items()
+                                                    if row != "torch channels_last"}}
+                               for case in report["cases"]]}
+    assert not tables.times_channels_last(old)
+    text = tables.to_markdown(old)
+    assert both not in text and "on channels_first memory" in text and "(cl)" not in text
+    assert both not in tables.summary_markdown([old, report])
+
+
 def test_tuning_variables_are_recorded_and_shown(monkeypatch):
     # A run with XLA_FLAGS (or another framework setting) says so in its header.
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution")

@@ -65,7 +65,7 @@ def machine() -> Dict[str, Any]:
 
 
 def case_entry(case: Case, backend: str, results: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
-    """One case's results with its ratios: every row against the faster of torch and Keras."""
+    """One case's results with its ratios: every row against the fastest of torch's two and Keras."""
     baselines = {phase: baseline(results, phase) for phase in PHASES}
     ratios = {row: {phase: time_ratio(results, row, baselines[phase] or "", phase) for phase in PHASES}
               for row in results if row not in TORCH_ROWS}

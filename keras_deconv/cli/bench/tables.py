@@ -13,6 +13,8 @@ from keras_deconv.cli.bench.timing import (
     PHASES,
     TORCH_CHANNELS_LAST,
     TORCH_NATIVE,
+    TORCH_ROWS,
+    fastest_row,
 )
 
 #: The README's benchmark section lies between these two lines.
@@ -46,12 +48,15 @@ def _torch_cell(results: Dict[str, Any], phase: str) -> str:
 
     Reports from before the channels_last row have the channels_first one alone.
     """
-    timed = [row for row in (TORCH_NATIVE, TORCH_CHANNELS_LAST)
-             if "ms" in ((results.get(row) or {}).get(phase) or {})]
-    if not timed:
+    fastest = fastest_row(results, phase, TORCH_ROWS)
+    if fastest is None:
         return _cell((results.get(TORCH_NATIVE) or {}).get(phase))
-    fastest = min(timed, key=lambda row: results[row][phase]["ms"])
     return _cell(results[fastest][phase]) + (" (cl)" if fastest == TORCH_CHANNELS_LAST else "")
+
+
+def times_channels_last(report: Dict[str, Any]) -> bool:
+    """Whether ``report`` timed torch's op on channels_last memory (none before 2026-12-02 did)."""
+    return any(TORCH_CHANNELS_LAST in case["results"] for case in report.get("cases", ()))
 
 
 def _fmt(value: Optional[float], suffix: str = "x") -> str:
@@ -87,8 +92,9 @@ def _header(report: Dict[str, Any]) -> List[str]:
         + ("  " if environment else ""),  # a line break before the environment's
         *environment,
         "",
-        "**Headline** (keras_deconv time / the fastest of torch's native op, on channels_first or "
-        "channels_last memory, and Keras's own op, geometric "
+        "**Headline** (keras_deconv time / the fastest of torch's native op, on "
+        + ("channels_first or channels_last" if times_channels_last(report) else "channels_first")
+        + " memory, and Keras's own op, geometric "
         f"mean over the headline cases): forward {_fmt(report['headline']['forward'])}, "
         f"forward+backward {_fmt(report['headline']['forward_backward'])}; worst case "
         f"{_fmt(report['worst']['forward'])} / {_fmt(report['worst']['forward_backward'])}.",
@@ -100,8 +106,9 @@ def to_markdown(report: Dict[str, Any]) -> str:
     """One backend's results: headline, main table, every row, peak memory."""
     lines = _header(report) + [
         "Times in ms; keras_deconv's ratio is to the fastest of torch and Keras in the same run. "
-        "Torch's columns are the faster of its two memory layouts, (cl) where channels_last won. "
-        "GFLOP/s and % of sgemm are keras_deconv's forward+backward.",
+        + ("Torch's columns are the faster of its two memory layouts, (cl) where channels_last won. "
+           if times_channels_last(report) else "")
+        +         "GFLOP/s and % of sgemm are keras_deconv's forward+backward.",
         "",
         "| case | torch fwd | torch fwd+bwd | Keras fwd | Keras fwd+bwd | keras_deconv fwd "
         "| keras_deconv fwd+bwd | GFLOP/s | % sgemm | peak memory vs torch |",
@@ -186,8 +193,9 @@ def summary_markdown(reports: Sequence[Dict[str, Any]]) -> str:
     lines = [
         f"Measured on {'; '.join(machines)}, {dates[0]}"
         + (f" to {dates[-1]}" if dates[-1] != dates[0] else "") + ". Each cell: keras_deconv's time "
-        "divided by the fastest of torch's native `F.conv_transposeNd` (on channels_first or channels_last "
-        "memory) and Keras's own op on that backend, "
+        "divided by the fastest of torch's native `F.conv_transposeNd` (on "
+        + ("channels_first or channels_last" if all(map(times_channels_last, reports)) else "channels_first")
+        + " memory) and Keras's own op on that backend, "
         "in the same run (lower is better), forward / forward+backward (the value and gradients of "
         "`sum(output**2)`), then the peak memory of forward+backward against torch's smaller.",
         "",
