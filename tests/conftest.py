@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -28,6 +29,49 @@ TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
 # Keras (and so the library) is imported inside the hooks and fixtures, not here:
 # tests/distribution's conftest.py configures TensorFlow's devices before anything
 # starts its runtime.
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--sample", type=int, default=1, metavar="N",
+        help="run about 1 in N of each test function's parameter sets (picked by a stable hash of "
+             "the test id; each function keeps at least its first): `nox -s minimums` passes 3",
+    )
+
+
+def keep_in_sample(test_ids, every):
+    """Which of one test function's ``test_ids`` a ``--sample=every`` run keeps.
+
+    A stable hash (CRC-32 of the id) picks about one in ``every``, so each
+    argument's values are all reached across a grid instead of a stride that
+    could miss one factor of a product; the first id is always kept, so no
+    test function drops out.
+
+    >>> keep_in_sample(["t[a]", "t[b]"], 1)
+    [True, True]
+    """
+    if every < 1:
+        raise ValueError(f"`--sample` must be a positive integer. Received: --sample={every}")
+    return [index == 0 or zlib.crc32(test_id.encode()) % every == 0 for index, test_id in enumerate(test_ids)]
+
+
+def pytest_collection_modifyitems(config, items):
+    every = config.getoption("sample")
+    if every == 1:
+        return
+    families = {}
+    for item in items:
+        # One family per test function: its parametrised ids share what precedes "[".
+        families.setdefault(item.nodeid.split("[", 1)[0], []).append(item)
+    kept = set()
+    for family in families.values():
+        for item, keep in zip(family, keep_in_sample([item.nodeid for item in family], every)):
+            if keep:
+                kept.add(item.nodeid)
+    deselected = [item for item in items if item.nodeid not in kept]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item.nodeid in kept]
 
 
 def pytest_configure(config):

@@ -60,3 +60,17 @@ def test_path_or_auto_adds_auto(path_or_auto, request):
 @pytest.mark.needs_gradients
 def test_needs_gradients_skips_where_there_are_none(backend):
     assert backend in ("jax", "torch", "tensorflow")
+
+
+def test_sample_keeps_each_function_and_about_one_in_n_of_its_parameter_sets():
+    from conftest import keep_in_sample
+
+    ids = [f"tests/test_values.py::test_grid[case{i}]" for i in range(600)]
+    kept = keep_in_sample(ids, 3)
+    assert kept[0]
+    assert 150 <= sum(kept) <= 250  # about 200
+    assert keep_in_sample(ids, 3) == kept  # the same ids every run
+    assert all(keep_in_sample(ids, 1))
+    assert keep_in_sample(ids[:1], 1000) == [True]
+    with pytest.raises(ValueError, match=r"--sample.*Received: --sample=0"):
+        keep_in_sample(ids, 0)
