@@ -59,6 +59,10 @@ def pytest_collection_modifyitems(config, items):
     every = config.getoption("sample")
     if every == 1:
         return
+    try:
+        keep_in_sample([], every)  # checks `every`
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None  # a usage message, not an internal error
     families = {}
     for item in items:
         # One family per test function: its parametrised ids share what precedes "[".
