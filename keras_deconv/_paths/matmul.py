@@ -15,10 +15,12 @@ from typing import Any, Dict, Sequence, Tuple
 
 from keras import ops
 
+from keras_deconv._paths import policy
 from keras_deconv._paths.common import (
     crop_to_window,
     dynamic_shape,
     interleave,
+    interleave_by_stacking,
     join_phases,
     phase_indices,
     phase_overshoot,
@@ -80,7 +82,7 @@ def matmul_overlap_add(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
         y = tap_products(x, flat_kernel, groups, flat_rows)  # (B, *n, K, F)
         shape = dynamic_shape(y)
         y = reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)
-        return _depth_to_space(y, taps, strides, dilation_rate, crops)
+        return _depth_to_space(y, taps, strides, dilation_rate, crops, flat_rows)
 
     per_axis, row_pad = phase_tables(taps, strides, dilation_rate)
     phases: Dict[Tuple[int, ...], Any] = {}
@@ -134,13 +136,22 @@ def _depth_to_space(
     strides: Sequence[int],
     dilation_rate: Sequence[int],
     crops: Sequence[Tuple[int, int]],
+    flat_rows: bool,
 ) -> Any:
-    """Non-overlapping taps: pad the tap axes up to the stride, then interleave."""
+    """Non-overlapping taps: pad the tap axes up to the stride, then interleave.
+
+    ``flat_rows`` (``matmul_rows``, JAX's derivatives) keeps ``interleave``'s
+    one transpose, which XLA transposes into another; values may stack instead
+    (``Policy.stacks_3d_depth_to_space``).
+    """
     rank = len(strides)
     pads = [(0, 0)] * (rank + 1) + [(0, s - k) for k, s in zip(taps, strides)] + [(0, 0)]
     if any(p != (0, 0) for p in pads):
         y = ops.pad(y, pads)
-    y = interleave(y, strides)
+    if rank == 3 and not flat_rows and policy.current().stacks_3d_depth_to_space:
+        y = interleave_by_stacking(y, strides)
+    else:
+        y = interleave(y, strides)
     # y holds n*stride positions; the full output has (n-1)*stride + k_eff.
     overshoot = [s - effective_kernel_size(k, d) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(y, crops, overshoot)

@@ -69,6 +69,9 @@ class Policy:
     #: ``phase``: whether the crops come off each phase's input padding (only the
     #: window computed) rather than off the interleaved full output.
     crops_phase_inputs = False
+    #: ``matmul`` with taps that never overlap, 3D: its depth-to-space as nested
+    #: stacks (``common.interleave_by_stacking``) rather than one transpose.
+    stacks_3d_depth_to_space = False
 
     def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
         """Whether ``native`` can run these arguments."""
@@ -197,6 +200,17 @@ class JaxPolicy(Policy):
     name = "jax"
     sizes_outputs = True
     traces_symbolic_sizes = True
+    # XLA's CPU concatenations beat its 6-axis transpose there (ms, medians of
+    # 25, interleaved; `auto`'s values, then value and gradients of
+    # sum(y**2)): (2, 16^3, 64) -> 32 k2 s2 forward 3.1-3.9 against 4.0-4.7,
+    # forward+backward 9.8-13.0 against 9.9-12.6 (four timings, two runs);
+    # (1, 32^3, 64) -> 32 k2 s2 15.1-15.7 against 16.0-17.5 and 44.7-49.4
+    # against 48.2-50.0 (two timings). The
+    # derivatives (``matmul_rows``) keep the transpose, which XLA transposes
+    # back. Not on TensorFlow (6.0 -> 7.0 and 17.0 -> 26.9 ms forward) nor
+    # torch (5.6 -> 5.8, 17.0 -> 18.5); 2D and the overlapping paths' phases
+    # gained nothing on JAX.
+    stacks_3d_depth_to_space = True
 
     def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
         return True
