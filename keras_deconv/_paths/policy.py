@@ -19,7 +19,8 @@ One class per backend, each with the same attributes and methods:
 - ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
 - ``native``: the backend's own transposed convolution (``_paths/native.py``);
 - flags for the few places where a path must know how it is run
-  (``sizes_outputs``, ``writes_phases_eagerly``, ``traces_symbolic_sizes``).
+  (``sizes_outputs``, ``writes_phases_eagerly``, ``traces_symbolic_sizes``,
+  ``stacks_3d_depth_to_space``).
 
 The rules come from the benchmark suite (``keras-deconv bench``,
 forward+backward, 2-core CPU). ``for_backend`` picks a policy by name
@@ -205,11 +206,10 @@ class JaxPolicy(Policy):
     # sum(y**2)): (2, 16^3, 64) -> 32 k2 s2 forward 3.1-3.9 against 4.0-4.7,
     # forward+backward 9.8-13.0 against 9.9-12.6 (four timings, two runs);
     # (1, 32^3, 64) -> 32 k2 s2 15.1-15.7 against 16.0-17.5 and 44.7-49.4
-    # against 48.2-50.0 (two timings). The
-    # derivatives (``matmul_rows``) keep the transpose, which XLA transposes
-    # back. Not on TensorFlow (6.0 -> 7.0 and 17.0 -> 26.9 ms forward) nor
-    # torch (5.6 -> 5.8, 17.0 -> 18.5); 2D and the overlapping paths' phases
-    # gained nothing on JAX.
+    # against 48.2-50.0 (two timings). The derivatives (``matmul_rows``) keep
+    # the transpose, which XLA transposes back. Not on TensorFlow (6.0 -> 7.0
+    # and 17.0 -> 26.9 ms forward) nor torch (5.6 -> 5.8, 17.0 -> 18.5); 2D
+    # and the overlapping paths' phases gained nothing on JAX.
     stacks_3d_depth_to_space = True
 
     def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
