@@ -33,6 +33,14 @@ CASES = [
      dict(dilation_rate=2, padding="same"), "same"),
     ("2d-groups-int-padding-channels_first", (1, 3, 3, 4), (3, 3, 1, 4),
      dict(strides=2, dilation_rate=2, padding=1, groups=2, data_format="channels_first"), [1, 1]),
+    # Kernels a multiple of the stride: every phase reads the same rows, and JAX's
+    # `phase` runs them as one convolution (merges_phases; 1D `auto` takes it).
+    ("2d-kernel-multiple-of-stride-same", (1, 3, 3, 2), (4, 4, 3, 2),
+     dict(strides=2, padding="same"), "same"),
+    ("1d-kernel-multiple-of-stride-output_padding", (2, 3, 2), (6, 2, 2),
+     dict(strides=3, output_padding=1), "valid"),
+    ("2d-kernel-multiple-of-stride-groups-channels_first", (1, 3, 2, 4), (4, 2, 1, 4),
+     dict(strides=2, padding="same", groups=2, data_format="channels_first"), "same"),
     ("2d-output_size", (1, 3, 3, 1), (2, 3, 2, 1),
      dict(strides=2, padding="same", output_size=(5, 6)), "same"),
     ("3d-valid-dilation", (1, 2, 2, 2, 1), (2, 2, 2, 2, 1),

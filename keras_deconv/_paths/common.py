@@ -31,6 +31,22 @@ def axis_phases(kernel_size: int, stride: int, dilation: int) -> List[List[Tuple
     return phases
 
 
+def phases_share_window(kernel_size: Sequence[int], strides: Sequence[int],
+                        dilation_rate: Sequence[int]) -> bool:
+    """Whether, on every axis, every output phase reads the same input rows (and some stride is above 1).
+
+    Then each phase's stride-1 convolution has the same window and padding,
+    and ``phase`` can compute all of them as one (a kernel size that is a
+    multiple of the stride, without dilation, for example).
+
+    >>> phases_share_window((4, 4), (2, 2), (1, 1)), phases_share_window((3, 4), (2, 2), (1, 1))
+    (True, False)
+    """
+    return any(s > 1 for s in strides) and all(
+        len({tuple(row for _, row in entries) for entries in axis_phases(k, s, d)}) == 1
+        for k, s, d in zip(kernel_size, strides, dilation_rate))
+
+
 def max_row_offset(kernel_size: int, stride: int, dilation: int) -> int:
     """Largest row offset ``q_k`` of any tap: the output has ``n + this`` rows per phase."""
     return ((kernel_size - 1) * dilation) // stride

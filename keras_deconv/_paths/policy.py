@@ -20,7 +20,7 @@ One class per backend, each with the same attributes and methods:
 - ``native``: the backend's own transposed convolution (``_paths/native.py``);
 - flags for the few places where a path must know how it is run
   (``sizes_outputs``, ``writes_phases_eagerly``, ``traces_symbolic_sizes``,
-  ``stacks_3d_depth_to_space``).
+  ``stacks_3d_depth_to_space``, ``merges_phases``).
 
 The rules come from the benchmark suite (``keras-deconv bench``,
 forward+backward, 2-core CPU). ``for_backend`` picks a policy by name
@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import keras
 
-from keras_deconv._paths.common import fold_circular, taps_overlap
+from keras_deconv._paths.common import fold_circular, phases_share_window, taps_overlap
 from keras_deconv.arithmetic import same_crop
 
 #: Above this many output values, JAX and NumPy trade the matmul path's speed for
@@ -73,6 +73,9 @@ class Policy:
     #: ``matmul`` with taps that never overlap, 3D: its depth-to-space as nested
     #: stacks (``common.interleave_by_stacking``) rather than one transpose.
     stacks_3d_depth_to_space = False
+    #: ``phase`` in the full output, ungrouped: where every phase reads the same
+    #: input window, one convolution to all phases' channels.
+    merges_phases = False
 
     def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
         """Whether ``native`` can run these arguments."""
@@ -169,7 +172,7 @@ class TorchPolicy(Policy):
 
 
 class JaxPolicy(Policy):
-    """jax: ``matmul``, ``phase`` for overlapping 2D taps, 2D calls per depth phase in 3D.
+    """jax: ``matmul``; ``phase`` for overlapping 2D taps (1D: merged phases); 2D calls per depth phase in 3D.
 
     XLA on CPU runs the transposed convolution as a convolution over a
     zero-dilated input (``native``: 3-100x torch's time); its 2D stride-1
@@ -186,6 +189,10 @@ class JaxPolicy(Policy):
     differentiates its own operations, so its 2D calls bring theirs (its 3D
     k3 s2 forward+backward: 17-18 ms, against 20-27 ms for ``matmul`` values
     with ``adjoint`` and ``correlation`` derivatives, interleaved).
+
+    Where every output phase reads the same input window (a kernel size that
+    is a multiple of the stride), ``phase`` runs one convolution for all
+    phases (``merges_phases``), and 1D overlapping taps take it too.
 
     Other outputs of more than ``LARGE_OUTPUT`` values take ``phase`` (smaller
     temporaries), differentiated as ``phase`` in 3D. 2D overlapping taps in up
@@ -211,6 +218,14 @@ class JaxPolicy(Policy):
     # and 17.0 -> 26.9 ms forward) nor torch (5.6 -> 5.8, 17.0 -> 18.5); 2D
     # and the overlapping paths' phases gained nothing on JAX.
     stacks_3d_depth_to_space = True
+    # One convolution to every phase's channels (one wider matrix product per
+    # window position) instead of one per phase (ms, forward / forward+backward,
+    # `auto`, interleaved in one process, median of 15, separate then merged):
+    # 2D (8, 32, 32, 128) -> 64 k4 s2 13.6/45.3 -> 12.5/39.7 and 16.1/54.8 ->
+    # 13.4/44.5; channels_first 15.6/47.7 -> 14.0/42.0; groups 4 (a call per
+    # group) 6.8/19.4 -> 4.9/15.7; 1D (4, 512, 64) -> 32 k16 s8 1.51/4.13 ->
+    # 1.24/3.55, where `matmul`, 1D's choice before, read 1.86-1.94/4.9-5.4.
+    merges_phases = True
 
     def native_supports(self, rank: int, dilation_rate: Sequence[int], groups: int, dtype: str) -> bool:
         return True
@@ -227,7 +242,11 @@ class JaxPolicy(Policy):
         # ModelParallel with the filters axis sharded its grouped predictions
         # differed from one device's (tests/distribution; the cause was not
         # isolated). ``splits_groups`` runs those cases one group at a time.
-        return "phase" if overlapping and len(strides) == 2 and groups == 1 else "matmul"
+        if overlapping and groups == 1 and (len(strides) == 2 or phases_share_window(kernel_size, strides,
+                                                                                     dilation_rate)):
+            # 1D too where the phases merge into one convolution (see merges_phases).
+            return "phase"
+        return "matmul"
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
