@@ -53,18 +53,23 @@ def _inputs(rng, rank, channels, fmt, size=3, batch=2):
     return np.moveaxis(x, -1, 1) if fmt == "channels_first" else x
 
 
-@pytest.mark.parametrize("case", GRID, ids=[_case_id(c) for c in GRID])
-def test_op_matches_reference_on_grid(case, rng, assert_close):
+def _check_grid_case(case, rng, assert_close, **options):
+    """``conv_transpose`` (with ``options``, a path say) on a grid case's input, against the reference."""
     rank, k, s, d, padding, op, fmt = case
     x = _inputs(rng, rank, 3, fmt)
     w = rng.standard_normal((k,) * rank + (2, 3)).astype("float32")
     y = conv_transpose(x, w, strides=s, padding=padding, output_padding=op, data_format=fmt,
-                       dilation_rate=d)
+                       dilation_rate=d, **options)
     expected = reference_conv_transpose(
         x, w, (s,) * rank, padding, None if op is None else (op,) * rank, (d,) * rank,
         channels_first=fmt == "channels_first",
     )
     assert_close(y, expected)
+
+
+@pytest.mark.parametrize("case", GRID, ids=[_case_id(c) for c in GRID])
+def test_op_matches_reference_on_grid(case, rng, assert_close):
+    _check_grid_case(case, rng, assert_close)
 
 
 EXTRA = [
@@ -148,15 +153,7 @@ def test_forced_path_on_grid_sample(case, path, rng, assert_close):
     rank, k, s, d, padding, op, fmt = case
     if path not in available_paths(rank=rank, dilation_rate=d):
         pytest.skip(f"path={path!r} does not run dilation {d} on {keras.backend.backend()}")
-    x = _inputs(rng, rank, 3, fmt)
-    w = rng.standard_normal((k,) * rank + (2, 3)).astype("float32")
-    y = conv_transpose(x, w, strides=s, padding=padding, output_padding=op, data_format=fmt,
-                       dilation_rate=d, path=path)
-    expected = reference_conv_transpose(
-        x, w, (s,) * rank, padding, None if op is None else (op,) * rank, (d,) * rank,
-        channels_first=fmt == "channels_first",
-    )
-    assert_close(y, expected)
+    _check_grid_case(case, rng, assert_close, path=path)
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
@@ -223,15 +220,7 @@ def _depth_phases_for_3d(monkeypatch):
 @pytest.mark.parametrize("case", GRID_3D, ids=[_case_id(c) for c in GRID_3D])
 def test_depth_phases_matches_reference_on_grid(case, rng, assert_close, monkeypatch):
     _depth_phases_for_3d(monkeypatch)
-    rank, k, s, d, padding, op, fmt = case
-    x = _inputs(rng, rank, 3, fmt)
-    w = rng.standard_normal((k,) * rank + (2, 3)).astype("float32")
-    y = conv_transpose(x, w, strides=s, padding=padding, output_padding=op, data_format=fmt, dilation_rate=d)
-    expected = reference_conv_transpose(
-        x, w, (s,) * rank, padding, None if op is None else (op,) * rank, (d,) * rank,
-        channels_first=fmt == "channels_first",
-    )
-    assert_close(y, expected)
+    _check_grid_case(case, rng, assert_close)
 
 
 @pytest.mark.parametrize("case", EXTRA_3D, ids=[f"extra3d{i}" for i in range(len(EXTRA_3D))])
@@ -271,18 +260,10 @@ def merged_phases(monkeypatch):
 
 @pytest.mark.parametrize("case", MERGED_PHASES, ids=[_case_id(c) for c in MERGED_PHASES])
 def test_merged_phases_match_reference_on_grid(case, rng, assert_close, merged_phases):
-    rank, k, s, d, padding, op, fmt = case
-    x = _inputs(rng, rank, 3, fmt)
-    w = rng.standard_normal((k,) * rank + (2, 3)).astype("float32")
-    y = conv_transpose(x, w, strides=s, padding=padding, output_padding=op, data_format=fmt,
-                       dilation_rate=d, path="phase")
+    _check_grid_case(case, rng, assert_close, path="phase")
+    rank, _, s, *_ = case
     # One convolution, to every phase's filters.
     assert len(merged_phases) == 1 and merged_phases[0][-1] == 2 * s**rank, merged_phases
-    expected = reference_conv_transpose(
-        x, w, (s,) * rank, padding, None if op is None else (op,) * rank, (d,) * rank,
-        channels_first=fmt == "channels_first",
-    )
-    assert_close(y, expected)
 
 
 def test_phases_merge_only_where_every_phase_reads_the_same_rows(rng, merged_phases):
