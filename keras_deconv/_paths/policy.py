@@ -362,7 +362,7 @@ class JaxPolicy(Policy):
 
 
 class TensorFlowPolicy(Policy):
-    """tensorflow: TF's op where its kernels exist; non-overlapping taps: ``matmul``, except ungrouped 2D.
+    """tensorflow: TF's op where its kernels exist; non-overlapping taps: ``matmul`` in 1D and grouped.
 
     TF's CPU kernels have no dilation (and no groups: one call per group);
     otherwise ``phase``, or ``matmul`` for groups (TF's grouped convolution
@@ -439,12 +439,14 @@ class TensorFlowPolicy(Policy):
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
         native = self.native_supports(len(strides), dilation_rate, groups, dtype)
         if not taps_overlap(kernel_size, strides, dilation_rate):
-            # 2D: TF's own op (ms, interleaved, median of 25, forward / forward+backward,
-            # matmul then native): (16, 64, 64, 64) -> 32 k2 s2 12.5/35.6, 9.9/35.0;
-            # (8, 32, 32, 128) -> 64 k2 s2 4.3/10.9, 3.9/10.5. Not 3D (2, 16^3, 64) ->
-            # 32 k2 s2: 3.5/7.7, 3.2/8.1; nor 1D (4, 512, 64) -> 32 k8 s8: 1.3/2.5, 1.3/3.3
-            # (forward+backward slower with TF's op there).
-            return "native" if native and len(strides) == 2 and groups == 1 else "matmul"
+            # 2D and 3D: TF's own op (ms, interleaved, median of 25, forward /
+            # forward+backward, matmul then native): (16, 64, 64, 64) -> 32 k2 s2
+            # 12.5/35.6, 9.9/35.0; (8, 32, 32, 128) -> 64 k2 s2 4.3/10.9, 3.9/10.5;
+            # 3D (2, 16^3, 64) -> 32 k2 s2 (2026-12-04, forward timings without
+            # the output's copy to NumPy, two runs, median of 15) 4.89/11.12,
+            # 2.82/10.46 and 5.86/9.94, 4.20/9.53. Not 1D (4, 512, 64) -> 32 k8
+            # s8: 1.3/2.5, 1.3/3.3 (forward+backward slower with TF's op there).
+            return "native" if native and len(strides) > 1 and groups == 1 else "matmul"
         if native:
             return "native"
         return "matmul" if groups > 1 else "phase"
