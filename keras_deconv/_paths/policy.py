@@ -185,7 +185,8 @@ class JaxPolicy(Policy):
     input's from ``phase``, the kernel's from ``correlation``
     (``_paths/correlation.py``): 49 ms on 2D k4 s2, against 92 ms with both
     from ``matmul`` and 51 ms with both from ``phase``; with stride 1, the
-    input's from ``adjoint`` (see ``derivative_paths``). ``depth_phases``
+    input's from ``adjoint``; with strides and dilation, ``phase``'s own
+    (see ``derivative_paths``). ``depth_phases``
     differentiates its own operations, so its 2D calls bring theirs (its 3D
     k3 s2 forward+backward: 17-18 ms, against 20-27 ms for ``matmul`` values
     with ``adjoint`` and ``correlation`` derivatives, interleaved).
@@ -298,6 +299,13 @@ class JaxPolicy(Policy):
             # alone: 20.4 ms against 7.2 from `adjoint` (crops 'same' 7.8).
             return "adjoint", "correlation"
         if rank == 2 and any(stride > 1 for stride in strides):
+            if any(d > 1 for d in dilation_rate):
+                # Strides with dilation: `phase`'s own derivatives (2D (8, 32, 32,
+                # 64) -> 64 k3 s2 d2, forward+backward, ms, interleaved, three
+                # runs: 16.2, 17.7, 17.2 against 19.0-21.5, 21.5, 19.3 with
+                # `correlation`'s kernel derivative; torch 14.8-17.0; 'valid':
+                # 21.4 against 27.7).
+                return path, path
             return "phase", "correlation"
         # 2D stride 1, where `adjoint`'s transpose is one plain XLA
         # convolution: 2D (8, 32, 32, 64) -> 64 k3 s1 d2 forward+backward
