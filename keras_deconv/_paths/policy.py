@@ -292,6 +292,15 @@ class JaxPolicy(Policy):
             # Longer ('circular' folded: 10.6-11.1 ms, against 13.6-14.2 with
             # `adjoint` and `correlation`), or strides 1 mixed with others.
             return path, path
+        if rank == 2 and any(stride > 1 for stride in strides) and any(d > 1 for d in dilation_rate):
+            # Strides with dilation: `phase`'s own derivatives, at any crops (2D
+            # (8, 32, 32, 64) -> 64 k3 s2 d2, forward+backward, ms, interleaved,
+            # three runs: 16.2, 17.7, 17.2 against 19.0-21.5, 21.5, 19.3 with
+            # `correlation`'s kernel derivative, torch 14.8-17.0; 'valid' 21.4
+            # against 27.7; circular, wrapped around, 19.6 against 24.8 with
+            # `adjoint` and `correlation`, 'same' 17.9). The cost: peak memory
+            # 53.5 against 40.2 MiB on 'same' (torch 31.9), equal on circular.
+            return path, path
         if any(extra > 0 for extra in spare):
             # Strided axes cropped past 'same' (wrapped around): `phase`'s input
             # derivative computes the larger full output. depth_phases' 2D calls
@@ -299,13 +308,6 @@ class JaxPolicy(Policy):
             # alone: 20.4 ms against 7.2 from `adjoint` (crops 'same' 7.8).
             return "adjoint", "correlation"
         if rank == 2 and any(stride > 1 for stride in strides):
-            if any(d > 1 for d in dilation_rate):
-                # Strides with dilation: `phase`'s own derivatives (2D (8, 32, 32,
-                # 64) -> 64 k3 s2 d2, forward+backward, ms, interleaved, three
-                # runs: 16.2, 17.7, 17.2 against 19.0-21.5, 21.5, 19.3 with
-                # `correlation`'s kernel derivative; torch 14.8-17.0; 'valid':
-                # 21.4 against 27.7).
-                return path, path
             return "phase", "correlation"
         # 2D stride 1, where `adjoint`'s transpose is one plain XLA
         # convolution: 2D (8, 32, 32, 64) -> 64 k3 s1 d2 forward+backward
