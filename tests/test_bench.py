@@ -353,12 +353,17 @@ def test_forward_backward_that_skips_the_forward_is_caught():
         contenders.check_loss(thunks, 0.0, "pruned")  # what a gradient-only program returned
 
 
+def _every_contender(case):
+    """``(row, thunks)`` of every contender the suite times on this backend."""
+    arrays = bench.cases.case_inputs(case)
+    for row, path in timing.rows(BACKEND, xla=False):
+        yield row, timing.thunks_for(row, path, case, BACKEND, arrays)
+
+
 @needs_torch
 @pytest.mark.skipif(BACKEND == "numpy", reason="the numpy backend has no gradients")
 def test_every_contender_returns_the_forwards_loss():
-    arrays = bench.cases.case_inputs(TINY)
-    for row, path in timing.rows(BACKEND, xla=False):
-        thunks = timing.thunks_for(row, path, TINY, BACKEND, arrays)
+    for row, thunks in _every_contender(TINY):
         expected = float(np.sum(thunks.output().astype("float64") ** 2))
         assert thunks.forward_backward() == pytest.approx(expected, rel=1e-4), row
 
@@ -368,9 +373,7 @@ def test_every_contender_returns_the_forwards_loss():
 def test_every_forward_thunk_returns_the_backends_own_output():
     # Not converted to NumPy: TensorFlow's .numpy() copies the output (10.5 ms
     # for 134 MB), a cost torch's and JAX's forward timings do not carry.
-    arrays = bench.cases.case_inputs(TINY)
-    for row, path in timing.rows(BACKEND, xla=False):
-        thunks = timing.thunks_for(row, path, TINY, BACKEND, arrays)
+    for row, thunks in _every_contender(TINY):
         result = thunks.forward()
         assert not isinstance(result, np.ndarray), row
         np.testing.assert_allclose(np.asarray(result), thunks.output(), rtol=1e-6, err_msg=row)
