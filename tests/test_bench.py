@@ -206,6 +206,18 @@ def test_tuning_variables_are_recorded_and_shown(monkeypatch):
     assert "Environment: XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution." in lines
 
 
+def test_header_says_how_many_runs_the_rows_far_behind_got():
+    report = {"machine": {"cpu": "cpu", "cores": 2, "platform": "linux"}, "versions": {}, "backend": "jax",
+              "torch_threads": 2, "date": "today", "repeats": 15, "warmup": 2,
+              "sgemm": {"size": 8, "gflops": 1.0}, "allocator": "glibc",
+              "headline": {"forward": 1.0, "forward_backward": 1.0},
+              "worst": {"forward": 1.0, "forward_backward": 1.0}}
+    old = "\n".join(tables._header(report))  # runs before the limit: no such words
+    assert "median of 15 runs after 2 warm-up" in old
+    new = "\n".join(tables._header({**report, "far_behind": {"times": 4.0, "repeats": 3}}))
+    assert "median of 15 runs (3 for rows over 4x the fastest of their case) after 2 warm-up" in new
+
+
 @needs_torch
 def test_main_quick_writes_files(tmp_path, capsys):
     quick = QUICK_CASES[0].name
@@ -300,20 +312,45 @@ def test_readme_without_markers_is_refused(tmp_path):
 def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0)
+    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
     assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
 
 
+def test_rows_far_behind_the_fastest_get_the_first_few_rounds_only():
+    calls = []
+
+    def sleeper(name, seconds):
+        def run():
+            calls.append(name)
+            time.sleep(seconds)
+        return run
+
+    runs = {"fast": sleeper("fast", 0.001), "near": sleeper("near", 0.002), "far": sleeper("far", 0.03)}
+    medians = timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=4.0)
+    timed = calls[3:]  # after one warm-up call each
+    assert timed.count("fast") == 6 and timed.count("near") == 6
+    assert timed.count("far") == timing.FEW_REPEATS == 3
+    assert "far" not in timed[3 * 3:]  # its rounds are the first ones, so each pairs with the others'
+    assert medians["far"] > 4 * medians["fast"]
+    calls.clear()
+    timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    assert calls[3:].count("far") == 6  # no limit: every round
+    calls.clear()
+    timing.interleaved_medians(runs, repeats=6, warmup=0, pause=0, far_behind=4.0)
+    assert calls.count("far") == 6  # without a warm-up nothing is known: every round
+
+
 def test_warm_up_lasts_long_enough_and_calls_enough():
     calls = []
-    timing.warm_up(lambda: calls.append(1), calls=3, seconds=0)
-    assert len(calls) == 3
+    fastest = timing.warm_up(lambda: calls.append(1), calls=3, seconds=0)
+    assert len(calls) == 3 and 0 <= fastest < 0.05
+    assert timing.warm_up(lambda: time.sleep(0.01), calls=2, seconds=0) >= 0.01
     start = time.perf_counter()
     timing.warm_up(lambda: calls.append(1), calls=1, seconds=0.05)
     assert time.perf_counter() - start >= 0.05 and len(calls) > 4
-    timing.warm_up(lambda: calls.append(1), calls=0, seconds=1.0)  # no warm-up asked: none done
+    assert timing.warm_up(lambda: calls.append(1), calls=0, seconds=1.0) is None  # no warm-up asked: none done
     assert time.perf_counter() - start < 0.5
 
 

@@ -4,7 +4,8 @@ One run measures, for the current ``KERAS_BACKEND`` and in the same process,
 every case of ``cases.CASES`` (``--quick``: ``QUICK_CASES``):
 
 - forward and forward+backward time (median of ``--repeats`` runs after
-  warm-up, the rows interleaved round by round) of
+  warm-up, the rows interleaved round by round; rows far behind the fastest
+  get fewer, ``timing.interleaved_medians``) of
   ``keras_deconv.ops.conv_transpose`` with ``path="auto"`` and with every
   forced path, of ``keras.ops.conv_transpose`` (recorded as "refused" with
   the reason where Keras cannot run a case), and of torch's
@@ -33,11 +34,14 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from keras_deconv.cli.bench.cases import CASES, QUICK_CASES, Case
+from keras_deconv.cli.bench.timing import FAR_BEHIND, FEW_REPEATS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keras-deconv bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median)")
+    parser.add_argument("--repeats", type=int, default=15,
+                        help=f"timed runs per measurement (median); rows over {FAR_BEHIND:g}x the fastest "
+                        f"get {FEW_REPEATS}")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--quick", action="store_true",
                         help="tiny cases, 2 repeats, 1 warm-up, small sgemm (a smoke test)")

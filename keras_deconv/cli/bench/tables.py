@@ -75,6 +75,14 @@ def _environment(report: Dict[str, Any]) -> List[str]:
     return ["Environment: " + "; ".join(f"{name}={value}" for name, value in variables.items()) + "."]
 
 
+def _few(report: Dict[str, Any]) -> str:
+    """How many runs the rows far behind got, where the report says (runs since 2026-12-04)."""
+    few = report.get("far_behind")
+    if not few:
+        return ""
+    return f" ({few['repeats']} for rows over {few['times']:g}x the fastest of their case)"
+
+
 def _header(report: Dict[str, Any]) -> List[str]:
     m, v = report["machine"], report["versions"]
     environment = _environment(report)
@@ -84,7 +92,7 @@ def _header(report: Dict[str, Any]) -> List[str]:
         f"Machine: {m['cpu']}, {m['cores']} cores; torch threads {report['torch_threads']}; "
         f"{m['platform']}.  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".  ",
-        f"Date: {report['date']}; median of {report['repeats']} runs after {report['warmup']} warm-up; "
+        f"Date: {report['date']}; median of {report['repeats']} runs{_few(report)} after {report['warmup']} warm-up; "
         "float32, 'same' padding; forward+backward = value and gradients of sum(output**2).  ",
         f"sgemm ({report['sgemm']['size']}x{report['sgemm']['size']} float32 torch.mm): "
         f"{report['sgemm']['gflops']:.1f} GFLOP/s.  ",

@@ -31,19 +31,35 @@ PHASES = ("forward", "forward_backward")
 #: two calls were not always enough to get past that.
 WARMUP_SECONDS = 0.5
 
+#: A row this many times slower than the fastest row of its case and phase
+#: (fastest warm-up calls) is timed in ``FEW_REPEATS`` rounds only: the other
+#: rows get every round (``interleaved_medians``).
+FAR_BEHIND = 4.0
+FEW_REPEATS = 3
 
-def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS) -> None:
-    """Call ``run()`` at least ``calls`` times and for at least ``seconds`` (if ``calls`` > 0)."""
+
+def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS) -> Optional[float]:
+    """Call ``run()`` at least ``calls`` times and for at least ``seconds`` (if ``calls`` > 0).
+
+    Returns the fastest call's seconds (None where no warm-up was asked).
+
+    >>> warm_up(lambda: None, calls=2, seconds=0) >= 0
+    True
+    """
     if calls <= 0:
-        return
-    start, done = time.perf_counter(), 0
+        return None
+    start, done, fastest = time.perf_counter(), 0, float("inf")
     while done < calls or time.perf_counter() - start < seconds:
+        before = time.perf_counter()
         run()
+        fastest = min(fastest, time.perf_counter() - before)
         done += 1
+    return fastest
 
 
 def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
-                        pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS) -> Dict[str, float]:
+                        pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS,
+                        far_behind: Optional[float] = FAR_BEHIND) -> Dict[str, float]:
     """Median seconds of each thunk, timed in rounds that run every thunk once.
 
     Interleaving makes the ratios fair under a changing machine load: a busy
@@ -51,16 +67,28 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
     timed then. The order rotates each round, and a short untimed pause
     between thunks lets the other runtimes' spinning worker threads go idle.
 
+    A thunk whose fastest warm-up call took over ``far_behind`` times the
+    fastest thunk's (None: no such limit) is timed in the first ``FEW_REPEATS`` rounds only: its
+    ratio is nowhere near any threshold, and the slowest rows (Keras's op on
+    3D, up to 24 s a call) would otherwise take most of the run's time.
+
     >>> sorted(interleaved_medians({"a": lambda: None, "b": lambda: None}, 3, 1))
     ['a', 'b']
     """
     names = list(runs)
-    for name in names:
-        warm_up(runs[name], warmup, seconds=warmup_seconds)
+    fastest_calls = {name: warm_up(runs[name], warmup, seconds=warmup_seconds) for name in names}
+    rounds = {name: max(1, repeats) for name in names}
+    known = [seconds for seconds in fastest_calls.values() if seconds is not None]
+    if known and far_behind is not None:
+        for name, seconds in fastest_calls.items():
+            if seconds is not None and seconds > far_behind * min(known):
+                rounds[name] = min(rounds[name], FEW_REPEATS)
     times: Dict[str, List[float]] = {name: [] for name in names}
     for round_index in range(max(1, repeats)):
         shift = round_index % max(1, len(names))
         for name in names[shift:] + names[:shift]:
+            if len(times[name]) >= rounds[name]:
+                continue
             if pause:
                 time.sleep(pause)
             start = time.perf_counter()
