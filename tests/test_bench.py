@@ -312,10 +312,43 @@ def test_readme_without_markers_is_refused(tmp_path):
 def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
+                                         primed=False)
     assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
+    calls.clear()
+    timing.interleaved_medians(runs, repeats=2, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    # Primed (the default): each timed call right after an untimed call of its own.
+    assert calls[3:] == ["a", "a", "b", "b", "c", "c", "b", "b", "c", "c", "a", "a"]
+
+
+def test_a_primed_call_keeps_a_spinning_neighbour_out_of_the_timing():
+    # A thunk that leaves a thread spinning for 30 ms after it returns (as torch's
+    # OpenMP workers do) slows the next thunk's first call; the primer call absorbs it.
+    import threading
+
+    def spinner():
+        def spin():
+            end = time.perf_counter() + 0.03
+            while time.perf_counter() < end:
+                pass
+        threading.Thread(target=spin).start()
+
+    def busy():
+        end = time.thread_time() + 0.02  # 20 ms of this thread's CPU
+        while time.thread_time() < end:
+            pass
+
+    runs = {"spinner": spinner, "busy": busy}
+    primed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    time.sleep(0.05)
+    unprimed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
+                                          primed=False)
+    time.sleep(0.05)
+    # Primed: its own 20 ms, the spin over during the primer. Unprimed, three of five
+    # rounds start it during the spin, which holds the GIL half the time (about 30 ms).
+    assert primed["busy"] < 0.026 and unprimed["busy"] > primed["busy"] + 0.005
 
 
 def test_rows_far_behind_the_fastest_get_the_first_few_rounds_only():
@@ -328,18 +361,20 @@ def test_rows_far_behind_the_fastest_get_the_first_few_rounds_only():
         return run
 
     runs = {"fast": sleeper("fast", 0.001), "near": sleeper("near", 0.002), "far": sleeper("far", 0.03)}
-    medians = timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=4.0)
+    medians = timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=4.0,
+                                         primed=False)
     timed = calls[3:]  # after one warm-up call each
     assert timed.count("fast") == 6 and timed.count("near") == 6
     assert timed.count("far") == timing.FEW_REPEATS == 3
     assert "far" not in timed[3 * 3:]  # its rounds are the first ones, so each pairs with the others'
     assert medians["far"] > 4 * medians["fast"]
     calls.clear()
-    timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
+                               primed=False)
     assert calls[3:].count("far") == 6  # no limit: every round
     calls.clear()
     timing.interleaved_medians(runs, repeats=6, warmup=0, pause=0, far_behind=4.0)
-    assert calls.count("far") == 6  # without a warm-up nothing is known: every round
+    assert calls.count("far") == 12  # without a warm-up nothing is known: every round, primed
 
 
 def test_warm_up_lasts_long_enough_and_calls_enough():

@@ -59,13 +59,25 @@ def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS)
 
 def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
                         pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS,
-                        far_behind: Optional[float] = FAR_BEHIND) -> Dict[str, float]:
+                        far_behind: Optional[float] = FAR_BEHIND, primed: bool = True) -> Dict[str, float]:
     """Median seconds of each thunk, timed in rounds that run every thunk once.
 
     Interleaving makes the ratios fair under a changing machine load: a busy
     second slows every implementation alike instead of whichever was being
-    timed then. The order rotates each round, and a short untimed pause
-    between thunks lets the other runtimes' spinning worker threads go idle.
+    timed then. The order rotates each round, with a short pause between
+    thunks.
+
+    ``primed``: each timed call comes right after an untimed call of the same
+    thunk, as in a loop that calls one op again and again, rather than after
+    whatever thunk preceded it in the round. Torch's OpenMP workers (libgomp)
+    keep spinning for 7.3-11.5 ms of CPU time after each of its ops returns,
+    whatever the pause (10 ms to 0.3 s; JAX's and TensorFlow's pools: 0.0-0.2
+    ms). On 2 cores that spin took half the machine from the next thunk: in
+    the suite's rotation the row after torch's (``keras_deconv``'s own, once
+    Keras's op had dropped out) read 4.5-5.8 ms against 3.5-4.3 for the same
+    compiled program timed last in the round (1d_audio_k16s8,
+    forward+backward, six runs); alike with ``GOMP_SPINCOUNT=0`` (which
+    slowed torch itself), and alike primed (3.3-4.0 against 3.5-3.8, four runs).
 
     A thunk whose fastest warm-up call took over ``far_behind`` times the
     fastest thunk's (None: no such limit) is timed in the first ``FEW_REPEATS`` rounds only: its
@@ -91,6 +103,8 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
                 continue
             if pause:
                 time.sleep(pause)
+            if primed:
+                runs[name]()  # untimed: the timed call follows a call of its own (see the doc)
             start = time.perf_counter()
             runs[name]()
             times[name].append(time.perf_counter() - start)
@@ -103,7 +117,7 @@ def median_seconds(run: Callable[[], Any], repeats: int, warmup: int) -> float:
     >>> median_seconds(lambda: sum(range(100)), repeats=3, warmup=1) > 0
     True
     """
-    return interleaved_medians({"run": run}, repeats, warmup, pause=0)["run"]
+    return interleaved_medians({"run": run}, repeats, warmup, pause=0, primed=False)["run"]
 
 
 def machine_threads() -> int:
