@@ -214,8 +214,9 @@ def test_header_says_how_many_runs_the_rows_far_behind_got():
               "worst": {"forward": 1.0, "forward_backward": 1.0}}
     old = "\n".join(tables._header(report))  # runs before the limit: no such words
     assert "median of 15 runs after 2 warm-up" in old
-    new = "\n".join(tables._header({**report, "far_behind": {"times": 4.0, "repeats": 3}}))
-    assert "median of 15 runs (3 for rows over 4x the fastest of their case) after 2 warm-up" in new
+    new = "\n".join(tables._header({**report, "far_behind": {"times": 4.0, "repeats": 3}, "primed": True}))
+    assert ("median of 15 runs (3 for rows over 4x the fastest of their case), each right after an untimed "
+            "call of its own after 2 warm-up") in new
 
 
 @needs_torch
@@ -312,8 +313,8 @@ def test_readme_without_markers_is_refused(tmp_path):
 def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
-    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
-                                         primed=False)
+    medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0,
+                                         far_behind=None, primed=False)
     assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
@@ -343,8 +344,8 @@ def test_a_primed_call_keeps_a_spinning_neighbour_out_of_the_timing():
     runs = {"spinner": spinner, "busy": busy}
     primed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
     time.sleep(0.05)
-    unprimed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
-                                          primed=False)
+    unprimed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0,
+                                          far_behind=None, primed=False)
     time.sleep(0.05)
     # Primed: its own 20 ms, the spin over during the primer. Unprimed, three of five
     # rounds start it during the spin, which holds the GIL half the time (about 30 ms).
@@ -385,7 +386,8 @@ def test_warm_up_lasts_long_enough_and_calls_enough():
     start = time.perf_counter()
     timing.warm_up(lambda: calls.append(1), calls=1, seconds=0.05)
     assert time.perf_counter() - start >= 0.05 and len(calls) > 4
-    assert timing.warm_up(lambda: calls.append(1), calls=0, seconds=1.0) is None  # no warm-up asked: none done
+    # No warm-up asked: none done.
+    assert timing.warm_up(lambda: calls.append(1), calls=0, seconds=1.0) is None
     assert time.perf_counter() - start < 0.5
 
 

@@ -83,6 +83,11 @@ def _few(report: Dict[str, Any]) -> str:
     return f" ({few['repeats']} for rows over {few['times']:g}x the fastest of their case)"
 
 
+def _primed(report: Dict[str, Any]) -> str:
+    """Whether each timed call followed an untimed call of its own (runs since 2026-12-04)."""
+    return ", each right after an untimed call of its own" if report.get("primed") else ""
+
+
 def _header(report: Dict[str, Any]) -> List[str]:
     m, v = report["machine"], report["versions"]
     environment = _environment(report)
@@ -92,7 +97,8 @@ def _header(report: Dict[str, Any]) -> List[str]:
         f"Machine: {m['cpu']}, {m['cores']} cores; torch threads {report['torch_threads']}; "
         f"{m['platform']}.  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".  ",
-        f"Date: {report['date']}; median of {report['repeats']} runs{_few(report)} after {report['warmup']} warm-up; "
+        f"Date: {report['date']}; median of {report['repeats']} runs{_few(report)}{_primed(report)} "
+        f"after {report['warmup']} warm-up; "
         "float32, 'same' padding; forward+backward = value and gradients of sum(output**2).  ",
         f"sgemm ({report['sgemm']['size']}x{report['sgemm']['size']} float32 torch.mm): "
         f"{report['sgemm']['gflops']:.1f} GFLOP/s.  ",
