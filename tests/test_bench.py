@@ -214,9 +214,10 @@ def test_header_says_how_many_runs_the_rows_far_behind_got():
               "worst": {"forward": 1.0, "forward_backward": 1.0}}
     old = "\n".join(tables._header(report))  # runs before the limit: no such words
     assert "median of 15 runs after 2 warm-up" in old
-    new = "\n".join(tables._header({**report, "far_behind": {"times": 4.0, "repeats": 3}, "primed": True}))
+    new = "\n".join(tables._header({**report, "far_behind": {"times": 4.0, "repeats": 3}, "primed": True,
+                                     "order": "shuffled each round (seed 0)"}))
     assert ("median of 15 runs (3 for rows over 4x the fastest of their case), each right after an untimed "
-            "call of its own after 2 warm-up") in new
+            "call of its own, the rows shuffled each round (seed 0) after 2 warm-up") in new
 
 
 @needs_torch
@@ -314,14 +315,28 @@ def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
     calls = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
     medians = timing.interleaved_medians(runs, repeats=3, warmup=1, pause=0, warmup_seconds=0,
-                                         far_behind=None, primed=False)
+                                         far_behind=None, primed=False, shuffled=False)
     assert sorted(medians) == ["a", "b", "c"] and all(m >= 0 for m in medians.values())
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert calls[3:] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]  # one of each per round
     calls.clear()
-    timing.interleaved_medians(runs, repeats=2, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    timing.interleaved_medians(runs, repeats=2, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
+                               shuffled=False)
     # Primed (the default): each timed call right after an untimed call of its own.
     assert calls[3:] == ["a", "a", "b", "b", "c", "c", "b", "b", "c", "c", "a", "a"]
+
+
+def test_shuffled_rounds_run_every_thunk_once_in_orders_that_change():
+    calls = []
+    runs = {name: (lambda name=name: calls.append(name)) for name in "abcdef"}
+    timing.interleaved_medians(runs, repeats=12, warmup=0, pause=0, far_behind=None, primed=False)
+    rounds = [tuple(calls[i:i + 6]) for i in range(0, len(calls), 6)]
+    assert len(rounds) == 12 and all(sorted(r) == list("abcdef") for r in rounds)
+    predecessors = {r[r.index("d") - 1] for r in rounds if r.index("d") > 0}
+    assert len(predecessors) > 1  # unlike a rotation, "d" follows different thunks
+    calls.clear()
+    timing.interleaved_medians(runs, repeats=12, warmup=0, pause=0, far_behind=None, primed=False)
+    assert [tuple(calls[i:i + 6]) for i in range(0, len(calls), 6)] == rounds  # seeded: the same orders
 
 
 def test_a_primed_call_keeps_a_spinning_neighbour_out_of_the_timing():
@@ -342,10 +357,11 @@ def test_a_primed_call_keeps_a_spinning_neighbour_out_of_the_timing():
             pass
 
     runs = {"spinner": spinner, "busy": busy}
-    primed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0, far_behind=None)
+    primed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0, far_behind=None,
+                                        shuffled=False)
     time.sleep(0.05)
     unprimed = timing.interleaved_medians(runs, repeats=5, warmup=1, pause=0, warmup_seconds=0,
-                                          far_behind=None, primed=False)
+                                          far_behind=None, primed=False, shuffled=False)
     time.sleep(0.05)
     # Primed: its own 20 ms, the spin over during the primer. Unprimed, three of five
     # rounds start it during the spin, which holds the GIL half the time (about 30 ms).
@@ -363,7 +379,8 @@ def test_rows_far_behind_the_fastest_get_the_first_few_rounds_only():
 
     runs = {"fast": sleeper("fast", 0.001), "near": sleeper("near", 0.002), "far": sleeper("far", 0.03)}
     medians = timing.interleaved_medians(runs, repeats=6, warmup=1, pause=0, warmup_seconds=0, far_behind=4.0,
-                                         primed=False)
+                                         primed=False,
+                                         shuffled=False)
     timed = calls[3:]  # after one warm-up call each
     assert timed.count("fast") == 6 and timed.count("near") == 6
     assert timed.count("far") == timing.FEW_REPEATS == 3

@@ -18,6 +18,7 @@ from keras_deconv.cli.bench.timing import (
     FEW_REPEATS,
     KERAS_DECONV,
     KERAS_DECONV_CIRCULAR,
+    ORDER_SEED,
     PHASES,
     TORCH_ROWS,
     baseline,
@@ -125,6 +126,7 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, xl
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": _versions(backend), "repeats": repeats, "warmup": warmup,
         "far_behind": {"times": FAR_BEHIND, "repeats": min(repeats, FEW_REPEATS)}, "primed": True,
+        "order": f"shuffled each round (seed {ORDER_SEED})",
         "loss": "sum(output**2)", "sgemm": sgemm, "torch_threads": torch.get_num_threads(),
         "allocator": allocator, "environment": tuning_environment(), "cases": []}
     for case in cases:

@@ -85,7 +85,8 @@ def _few(report: Dict[str, Any]) -> str:
 
 def _primed(report: Dict[str, Any]) -> str:
     """Whether each timed call followed an untimed call of its own (runs since 2026-12-04)."""
-    return ", each right after an untimed call of its own" if report.get("primed") else ""
+    words = ", each right after an untimed call of its own" if report.get("primed") else ""
+    return words + (f", the rows {report['order']}" if report.get("order") else "")
 
 
 def _header(report: Dict[str, Any]) -> List[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -30,6 +31,9 @@ PHASES = ("forward", "forward_backward")
 #: buffers until glibc's mmap threshold adapts, thread pools spinning up), and
 #: two calls were not always enough to get past that.
 WARMUP_SECONDS = 0.5
+
+#: The seed of each run's order of the rows within a round (``interleaved_medians``).
+ORDER_SEED = 0
 
 #: A row this many times slower than the fastest row of its case and phase
 #: (fastest warm-up calls) is timed in ``FEW_REPEATS`` rounds only: the other
@@ -59,13 +63,21 @@ def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS)
 
 def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
                         pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS,
-                        far_behind: Optional[float] = FAR_BEHIND, primed: bool = True) -> Dict[str, float]:
+                        far_behind: Optional[float] = FAR_BEHIND, primed: bool = True,
+                        shuffled: bool = True) -> Dict[str, float]:
     """Median seconds of each thunk, timed in rounds that run every thunk once.
 
     Interleaving makes the ratios fair under a changing machine load: a busy
     second slows every implementation alike instead of whichever was being
-    timed then. The order rotates each round, with a short pause between
-    thunks.
+    timed then. Each round runs them in its own random order (seeded:
+    ``ORDER_SEED``; ``shuffled=False``: the order rotates by one each round),
+    with a short pause between thunks. Whatever a thunk leaves behind (a
+    spinning thread, a cold cache) then falls on different thunks from round
+    to round, and the median drops it, where a rotation gave every thunk the
+    same predecessor in almost every round: on 3d_unet_k2s2 (JAX) the row
+    after Keras's op read 2.55 ms forward against 1.96 for the same program
+    elsewhere in the round; shuffled, in four runs on it and on
+    1d_audio_k16s8, the two read within 8% of each other.
 
     ``primed``: each timed call comes right after an untimed call of the same
     thunk, as in a loop that calls one op again and again, rather than after
@@ -96,9 +108,14 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
             if seconds is not None and seconds > far_behind * min(known):
                 rounds[name] = min(rounds[name], FEW_REPEATS)
     times: Dict[str, List[float]] = {name: [] for name in names}
+    order = random.Random(ORDER_SEED)
     for round_index in range(max(1, repeats)):
-        shift = round_index % max(1, len(names))
-        for name in names[shift:] + names[:shift]:
+        if shuffled:
+            rounds_order = order.sample(names, len(names))
+        else:
+            shift = round_index % max(1, len(names))
+            rounds_order = names[shift:] + names[:shift]
+        for name in rounds_order:
             if len(times[name]) >= rounds[name]:
                 continue
             if pause:
