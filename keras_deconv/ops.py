@@ -251,7 +251,12 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, lead, rank)
     rules = policy.current()
-    plan, path, derivatives, by_group = _choose(x, plan, path)
+    plan, path, derivatives, by_group, wrapped = _choose(x, plan, path)
+    if wrapped is not None and derivatives is not None:
+        # Values from the folded full output, derivatives through the wrapped
+        # input (the policy's choice, ``Policy.folds_values_wraps_derivatives``).
+        return _finish(_fold_values_wrap_derivatives(x, kernel, plan, wrapped, path, derivatives, by_group),
+                       plan, lead, rank, restore_batch)
     if any(plan.extensions):
         # Circular axes of unknown length (or the policy's choice): the input
         # wrapped around; the crops cut the window.
@@ -265,13 +270,49 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         y = _run_path(x, kernel, plan, path, derivatives)
     if any(plan.folds):
         y = rules.fold_circular(y, plan.folds)
+    return _finish(y, plan, lead, rank, restore_batch)
+
+
+def _finish(y: Any, plan: Plan, lead: int, rank: int, restore_batch: Callable[[Any], Any]) -> Any:
+    """A path's channels_last result with one batch axis, back to the caller's batch axes and data format."""
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
     return y
 
 
-def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[str, str]], bool]:
+def _fold_values_wrap_derivatives(x: Any, kernel: Any, plan: Plan, wrapped: Plan, path: str,
+                                  derivatives: Tuple[str, str], by_group: bool) -> Any:
+    """Circular axes: the values fold ``path``'s full output, the derivatives run on the wrapped input.
+
+    Both compute the same function (``keras_deconv.plan.wrap_instead_of_fold``), so the
+    derivatives may come from either; the policy takes each from the faster
+    (``Policy.folds_values_wraps_derivatives`` has the timings). ``derivatives``
+    are the algorithms for the wrapped input's crops.
+    """
+    rules = policy.current()
+    groups = plan.groups
+    if by_group:
+        plan, wrapped = one_group(plan), one_group(wrapped)
+
+    def values(xg: Any, kernel_g: Any) -> Any:
+        full = DERIVATIVE_PATHS[path](xg, kernel_g, plan.strides, plan.dilation_rate, plan.groups, plan.crops)
+        return rules.fold_circular(full, plan.folds)
+
+    def through_wrapped(name: str) -> Callable[[Any, Any], Any]:
+        algorithm = DERIVATIVE_PATHS[name]
+        return lambda xg, kernel_g: algorithm(wrap_around(xg, wrapped.extensions), kernel_g, wrapped.strides,
+                                              wrapped.dilation_rate, wrapped.groups, wrapped.crops)
+
+    function = rules.compile(values, (through_wrapped(derivatives[0]), through_wrapped(derivatives[1])))
+    if not by_group:
+        return function(x, kernel)
+    pairs = zip(ops.split(x, groups, -1), ops.split(kernel, groups, -1))
+    return ops.concatenate([function(xg, kg) for xg, kg in pairs], axis=-1)
+
+
+def _choose(x: Any, plan: Plan, path: str
+            ) -> Tuple[Plan, str, Optional[Tuple[str, str]], bool, Optional[Plan]]:
     """The plan and the algorithm to run on channels_last ``x`` (``auto`` resolved by the policy).
 
     The plan may wrap its circular axes' input around instead of folding the
@@ -279,7 +320,9 @@ def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[st
     algorithms for its derivatives (``Policy.derivative_paths``, which see the
     crops that run), and whether the groups run one at a time
     (``Policy.splits_groups``; the algorithms are then those of one group,
-    ``plan.one_group``).
+    ``plan.one_group``). Last, the wrapped plan where ``auto``'s values fold
+    and only its derivatives wrap (``Policy.folds_values_wraps_derivatives``;
+    the derivatives' algorithms are then the wrapped plan's), else None.
     """
     rules = policy.current()
     auto = path == "auto"
@@ -292,13 +335,24 @@ def _choose(x: Any, plan: Plan, path: str) -> Tuple[Plan, str, Optional[Tuple[st
         path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups, size)
     # (static_size_bound only where circular axes fold: torch.compile's full graph
     # cannot trace its generator, and nothing else needs it here.)
+    wrapped = None
     if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape),
                                                        plan.strides):
-        plan = wrap_instead_of_fold(plan)
-        each = one_group(plan) if by_group else plan
+        if auto and _real(x) and rules.folds_values_wraps_derivatives(path, plan.kernel_size, plan.strides,
+                                                                      plan.dilation_rate):
+            wrapped = wrap_instead_of_fold(plan)
+            each = one_group(wrapped) if by_group else wrapped
+        else:
+            plan = wrap_instead_of_fold(plan)
+            each = one_group(plan) if by_group else plan
     derivatives = _auto_derivatives(x, path, each.kernel_size, each.strides, each.dilation_rate, each.groups,
                                     size, each.crops) if auto else None
-    return plan, path, derivatives, by_group
+    return plan, path, derivatives, by_group, wrapped
+
+
+def _real(x: Any) -> bool:
+    """Whether ``x`` is real (complex inputs may be composed from real calls, with one plan throughout)."""
+    return not is_complex_dtype(keras.backend.standardize_dtype(x.dtype))
 
 
 def _size_for_rules(output_shape: Sequence[Any]) -> Optional[int]:

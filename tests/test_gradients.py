@@ -55,6 +55,13 @@ CASES = [
     # Stride 1, the kernel longer than the input on a dilated axis (wrapping tiles it).
     ("2d-circular-stride1-dilated", (1, 4, 3, 2), (3, 2, 2, 2),
      dict(dilation_rate=(2, 1), padding="circular"), "circular"),
+    # Kernels a multiple of the stride: JAX's merged phases, whose circular
+    # values fold and whose derivatives wrap (JaxPolicy.folds_values_wraps_derivatives).
+    ("2d-circular-kernel-multiple-of-stride", (1, 3, 3, 2), (4, 4, 3, 2),
+     dict(strides=2, padding="circular"), "circular"),
+    ("2d-circular-kernel-multiple-of-stride-groups-channels_first", (1, 3, 2, 4), (4, 2, 1, 4),
+     dict(strides=2, padding=("circular", "same"), groups=2, data_format="channels_first"),
+     ["circular", "same"]),
     # Every stride above 1: JAX wraps the input around (depth_phases, adjoint input derivatives).
     ("3d-circular-strided", (1, 2, 3, 2, 2), (3, 3, 2, 2, 2),
      dict(strides=2, padding="circular"), "circular"),
@@ -178,17 +185,21 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
 CIRCULAR_CASES = [case for case in CASES if "circular" in case[0]]
 
 
-@pytest.mark.parametrize("route", ["fold", "wrap"])
+@pytest.mark.parametrize("route", ["fold", "wrap", "fold values, wrap derivatives"])
 @pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CIRCULAR_CASES,
                          ids=[c[0] for c in CIRCULAR_CASES])
 def test_circular_gradients_either_route(name, x_shape, w_shape, arguments, padding, route, monkeypatch,
                                          assert_close, precision):
     # Both ways of computing circular axes of known length (each backend's policy picks
     # one), each with the derivatives auto picks for its crops (on JAX: wrapped stride-1
-    # axes take `adjoint`'s for both, folded ones the values' own).
+    # axes take `adjoint`'s for both, folded ones the values' own), and the two mixed:
+    # the values folded, the derivatives through the wrapped input (JAX's merged
+    # phases; elsewhere the derivatives are the values' own, so that route folds).
     from keras_deconv._paths import policy
 
-    monkeypatch.setattr(type(policy.current()), "wraps_circular_inputs", lambda self, *a: route == "wrap")
+    rules = type(policy.current())
+    monkeypatch.setattr(rules, "wraps_circular_inputs", lambda self, *a: route != "fold")
+    monkeypatch.setattr(rules, "folds_values_wraps_derivatives", lambda self, *a: route.startswith("fold "))
     check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, "auto",
                                                assert_close, precision)
 

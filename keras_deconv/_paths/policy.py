@@ -16,6 +16,8 @@ One class per backend, each with the same attributes and methods:
   TensorFlow with oneDNN takes dilated 2D ones itself);
 - ``wraps_circular_inputs``: whether circular axes of known length wrap the
   input around (the window computed) rather than fold the full output;
+  ``folds_values_wraps_derivatives``: where they wrap, whether ``auto``'s
+  values fold all the same, only the derivatives running on the wrapped input;
 - ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
 - ``native``: the backend's own transposed convolution (``_paths/native.py``);
 - flags for the few places where a path must know how it is run
@@ -141,6 +143,14 @@ class Policy:
         """
         return False
 
+    def folds_values_wraps_derivatives(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
+                                       dilation_rate: Sequence[int]) -> bool:
+        """Where ``wraps_circular_inputs`` holds for ``auto``: whether the values fold the full output anyway.
+
+        The derivatives then still run on the wrapped input (``ops._fold_values_wrap_derivatives``).
+        """
+        return False
+
     def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
         """Fold a path's full output onto its circular axes (``common.fold_circular``'s contract)."""
         return fold_circular(y, folds)
@@ -202,8 +212,9 @@ class JaxPolicy(Policy):
     non-overlapping ``matmul`` is differentiated as ``matmul_rows`` (the same
     product over flattened rows, which XLA transposes without copying the
     cotangent). Circular axes fold the full output, or wrap the input around
-    for ``phase`` and ``depth_phases`` with every stride above 1; the
-    derivatives follow the crops that run (``derivative_paths``).
+    for ``phase`` and ``depth_phases`` with every stride above 1 (2D merged
+    phases: the values folded, the derivatives wrapped); the derivatives
+    follow the crops that run (``derivative_paths``).
     """
 
     name = "jax"
@@ -329,6 +340,20 @@ class JaxPolicy(Policy):
         # channels_first 6.0/21.2, 8.2/29.6, 6.5/22.5; (1, 64^3, 32) -> 16
         # 165/575, 233/923, 194/617.
         return path in ("phase", "depth_phases") and bool(strides) and all(stride > 1 for stride in strides)
+
+    def folds_values_wraps_derivatives(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
+                                       dilation_rate: Sequence[int]) -> bool:
+        # 2D merged phases: the fold's values (the convolution 'same' runs, then
+        # a fold of the edges) with the wrapped input's derivatives. Wrapped, the
+        # merged convolution computes two more rows and columns per phase; folded,
+        # its derivatives run on the full output. Ms, forward / forward+backward,
+        # interleaved, median of 21, 'same' / wrap / fold / both: (8, 32, 32, 128)
+        # -> 64 k4 s2 12.3/40.7, 14.0/47.0, 12.9/50.5, 12.7/44.8; channels_first
+        # 13.6/41.8, 17.2/49.5, 14.2/52.4, 14.3/49.3; groups 4 (a call per group)
+        # 4.8/15.8, 5.3/21.0, 5.7/20.6, 5.2/19.8. Not the unmerged phases of k3 s2
+        # d2, whose fold was slower forward (1.44x 'same' against 1.11x wrapped).
+        merged = phases_share_window(kernel_size, strides, dilation_rate)
+        return path == "phase" and len(strides) == 2 and merged
 
     def splits_groups(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                       groups: int, accelerator: bool = False) -> bool:
