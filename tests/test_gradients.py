@@ -225,6 +225,19 @@ def test_jax_derivatives_follow_the_crops(crops, algorithms, strided):
     assert derivative_paths("jax", "phase", (3, 3), (2, 2), (2, 2), 1, 1000, crops) == ("phase", "phase")
 
 
+@pytest.mark.parametrize("crops, algorithms", [
+    (None, ("phase", "correlation")),  # 'same'
+    (((3, 3), (3, 3)), ("phase", "correlation")),  # circular, wrapped around
+    (((0, 0), (0, 0)), ("phase", "correlation")),  # circular folded, or 'valid'
+])
+def test_jax_merged_phases_keep_their_input_derivative(crops, algorithms):
+    # Kernels a multiple of the stride merge the phases into one convolution, whose
+    # own input derivative beat `adjoint`'s on the wrapped input (JaxPolicy.derivative_paths).
+    from keras_deconv.ops import derivative_paths
+
+    assert derivative_paths("jax", "phase", (4, 4), (2, 2), (1, 1), 1, 1000, crops) == algorithms
+
+
 def test_one_fit_step_changes_weights_and_lowers_the_loss():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4, 4, 2))
