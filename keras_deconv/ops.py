@@ -252,63 +252,60 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     x, restore_batch = _flatten_batch(x, lead, rank)
     rules = policy.current()
     plan, path, derivatives, by_group, wrapped = _choose(x, plan, path)
+    each = one_group(plan) if by_group else plan
+    folds = plan.folds
     if wrapped is not None and derivatives is not None:
         # Values from the folded full output, derivatives through the wrapped
         # input (the policy's choice, ``Policy.folds_values_wraps_derivatives``).
-        return _finish(_fold_values_wrap_derivatives(x, kernel, plan, wrapped, path, derivatives, by_group),
-                       plan, lead, rank, restore_batch)
-    if any(plan.extensions):
-        # Circular axes of unknown length (or the policy's choice): the input
-        # wrapped around; the crops cut the window.
-        x = wrap_around(x, plan.extensions)
+        call = _fold_values_wrap_derivatives(each, one_group(wrapped) if by_group else wrapped, path,
+                                             derivatives)
+        folds = ()  # folded inside the call
+    else:
+        if any(plan.extensions):
+            # Circular axes of unknown length (or the policy's choice): the input
+            # wrapped around; the crops cut the window.
+            x = wrap_around(x, plan.extensions)
+
+        def call(xg: Any, kernel_g: Any) -> Any:
+            return _run_path(xg, kernel_g, each, path, derivatives)
+
     if by_group:
         # One ungrouped call per group (the policy's choice): group g reads its
         # slice of the input channels and of the kernel's last axis.
-        each, pairs = one_group(plan), zip(ops.split(x, plan.groups, -1), ops.split(kernel, plan.groups, -1))
-        y = ops.concatenate([_run_path(xg, kg, each, path, derivatives) for xg, kg in pairs], axis=-1)
+        pairs = zip(ops.split(x, plan.groups, -1), ops.split(kernel, plan.groups, -1))
+        y = ops.concatenate([call(xg, kg) for xg, kg in pairs], axis=-1)
     else:
-        y = _run_path(x, kernel, plan, path, derivatives)
-    if any(plan.folds):
-        y = rules.fold_circular(y, plan.folds)
-    return _finish(y, plan, lead, rank, restore_batch)
-
-
-def _finish(y: Any, plan: Plan, lead: int, rank: int, restore_batch: Callable[[Any], Any]) -> Any:
-    """A path's channels_last result with one batch axis, back to the caller's batch axes and data format."""
+        y = call(x, kernel)
+    if any(folds):
+        y = rules.fold_circular(y, folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
     return y
 
 
-def _fold_values_wrap_derivatives(x: Any, kernel: Any, plan: Plan, wrapped: Plan, path: str,
-                                  derivatives: Tuple[str, str], by_group: bool) -> Any:
-    """Circular axes: the values fold ``path``'s full output, the derivatives run on the wrapped input.
+def _fold_values_wrap_derivatives(plan: Plan, wrapped: Plan, path: str, derivatives: Tuple[str, str]
+                                  ) -> Callable[[Any, Any], Any]:
+    """Circular axes: values that fold ``path``'s full output, derivatives that run on the wrapped input.
 
     Both compute the same function (``keras_deconv.plan.wrap_instead_of_fold``), so the
     derivatives may come from either; the policy takes each from the faster
     (``Policy.folds_values_wraps_derivatives`` has the timings). ``derivatives``
-    are the algorithms for the wrapped input's crops.
+    are the algorithms for the wrapped input's crops. Returns ``fn(x, kernel)``,
+    compiled by the policy, for channels_last ``x`` with one batch axis.
     """
     rules = policy.current()
-    groups = plan.groups
-    if by_group:
-        plan, wrapped = one_group(plan), one_group(wrapped)
 
-    def values(xg: Any, kernel_g: Any) -> Any:
-        full = DERIVATIVE_PATHS[path](xg, kernel_g, plan.strides, plan.dilation_rate, plan.groups, plan.crops)
+    def values(x: Any, kernel: Any) -> Any:
+        full = DERIVATIVE_PATHS[path](x, kernel, plan.strides, plan.dilation_rate, plan.groups, plan.crops)
         return rules.fold_circular(full, plan.folds)
 
     def through_wrapped(name: str) -> Callable[[Any, Any], Any]:
         algorithm = DERIVATIVE_PATHS[name]
-        return lambda xg, kernel_g: algorithm(wrap_around(xg, wrapped.extensions), kernel_g, wrapped.strides,
-                                              wrapped.dilation_rate, wrapped.groups, wrapped.crops)
+        return lambda x, kernel: algorithm(wrap_around(x, wrapped.extensions), kernel, wrapped.strides,
+                                           wrapped.dilation_rate, wrapped.groups, wrapped.crops)
 
-    function = rules.compile(values, (through_wrapped(derivatives[0]), through_wrapped(derivatives[1])))
-    if not by_group:
-        return function(x, kernel)
-    pairs = zip(ops.split(x, groups, -1), ops.split(kernel, groups, -1))
-    return ops.concatenate([function(xg, kg) for xg, kg in pairs], axis=-1)
+    return rules.compile(values, (through_wrapped(derivatives[0]), through_wrapped(derivatives[1])))
 
 
 def _choose(x: Any, plan: Plan, path: str

@@ -312,18 +312,17 @@ class JaxPolicy(Policy):
             # `adjoint` and `correlation`, 'same' 17.9). The cost: peak memory
             # 53.5 against 40.2 MiB on 'same' (torch 31.9), equal on circular.
             return path, path
-        if any(extra > 0 for extra in spare) and rank == 2 and phases_share_window(kernel_size, strides,
-                                                                                   dilation_rate):
-            # Merged phases on a wrapped input (folds_values_wraps_derivatives):
-            # `phase`'s own input derivative is one convolution too. Value and
-            # gradients with circular padding (ms, interleaved, median of 15-21;
-            # `adjoint`'s input derivative against `phase`'s, 'same' beside):
-            # 2D (8, 32, 32, 128) -> 64 k4 s2 groups 4 (a call per group) 24.1,
-            # 21.4, 25.6 against 20.5, 20.1, 20.5 ('same' 18.7, 17.3, 19.4);
-            # ungrouped 50.8, 48.6, 52.7 against 50.9, 50.2, 52.8; channels_first
-            # 51.1 against 50.1.
-            return "phase", "correlation"
         if any(extra > 0 for extra in spare):
+            if rank == 2 and phases_share_window(kernel_size, strides, dilation_rate):
+                # Merged phases on a wrapped input (folds_values_wraps_derivatives):
+                # `phase`'s own input derivative is one convolution too. Value and
+                # gradients with circular padding (ms, interleaved, median of 15-21;
+                # `adjoint`'s input derivative against `phase`'s, 'same' beside):
+                # 2D (8, 32, 32, 128) -> 64 k4 s2 groups 4 (a call per group) 24.1,
+                # 21.4, 25.6 against 20.5, 20.1, 20.5 ('same' 18.7, 17.3, 19.4);
+                # ungrouped 50.8, 48.6, 52.7 against 50.9, 50.2, 52.8; channels_first
+                # 51.1 against 50.1.
+                return "phase", "correlation"
             # Strided axes cropped past 'same' (wrapped around): `phase`'s input
             # derivative computes the larger full output. depth_phases' 2D calls
             # on 3D (2, 16^3, 64) -> 32 k3 s2 circular, the input's derivative
