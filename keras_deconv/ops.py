@@ -257,7 +257,9 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     if wrapped is not None and derivatives is not None:
         # Values from the folded full output, derivatives through the wrapped
         # input (the policy's choice, ``Policy.folds_values_wraps_derivatives``).
-        call = _fold_values_wrap_derivatives(each, one_group(wrapped) if by_group else wrapped, path,
+        wrapped_each = one_group(wrapped) if by_group else wrapped
+        call = _fold_values_wrap_derivatives(path, each.strides, each.dilation_rate, each.groups, each.crops,
+                                             each.folds, wrapped_each.extensions, wrapped_each.crops,
                                              derivatives)
         folds = ()  # folded inside the call
     else:
@@ -284,26 +286,32 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     return y
 
 
-def _fold_values_wrap_derivatives(plan: Plan, wrapped: Plan, path: str, derivatives: Tuple[str, str]
-                                  ) -> Callable[[Any, Any], Any]:
+@functools.lru_cache(maxsize=512)
+def _fold_values_wrap_derivatives(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
+                                  groups: int, crops: Tuple[Tuple[int, int], ...], folds: Any,
+                                  extensions: Any, wrapped_crops: Tuple[Tuple[int, int], ...],
+                                  derivatives: Tuple[str, str]) -> Callable[[Any, Any], Any]:
     """Circular axes: values that fold ``path``'s full output, derivatives that run on the wrapped input.
 
-    Both compute the same function (``keras_deconv.plan.wrap_instead_of_fold``), so the
-    derivatives may come from either; the policy takes each from the faster
+    ``crops`` and ``folds`` are the folding plan's, ``extensions`` and
+    ``wrapped_crops`` those of ``keras_deconv.plan.wrap_instead_of_fold``'s
+    plan: both compute the same function, so the derivatives may come from
+    either; the policy takes each from the faster
     (``Policy.folds_values_wraps_derivatives`` has the timings). ``derivatives``
     are the algorithms for the wrapped input's crops. Returns ``fn(x, kernel)``,
-    compiled by the policy, for channels_last ``x`` with one batch axis.
+    compiled by the policy, for channels_last ``x`` with one batch axis;
+    cached, as ``path_function`` is, so that eager calls reuse one compiled function.
     """
     rules = policy.current()
 
     def values(x: Any, kernel: Any) -> Any:
-        full = DERIVATIVE_PATHS[path](x, kernel, plan.strides, plan.dilation_rate, plan.groups, plan.crops)
-        return rules.fold_circular(full, plan.folds)
+        full = DERIVATIVE_PATHS[path](x, kernel, strides, dilation_rate, groups, crops)
+        return rules.fold_circular(full, folds)
 
     def through_wrapped(name: str) -> Callable[[Any, Any], Any]:
         algorithm = DERIVATIVE_PATHS[name]
-        return lambda x, kernel: algorithm(wrap_around(x, wrapped.extensions), kernel, wrapped.strides,
-                                           wrapped.dilation_rate, wrapped.groups, wrapped.crops)
+        return lambda x, kernel: algorithm(wrap_around(x, extensions), kernel, strides, dilation_rate, groups,
+                                           wrapped_crops)
 
     return rules.compile(values, (through_wrapped(derivatives[0]), through_wrapped(derivatives[1])))
 
