@@ -375,3 +375,77 @@ def test_jax_3d_strided_convolution_by_depth_taps_equals_xla_3d(depth_kernel, st
         got = strided_correlation(dy, kernel, strides, dilation_rate, 1, crops)
         assert got.shape == expected.shape == (1, n, n, n, 2)
         assert_close(got, expected)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's kernel gradient in blocks")
+@pytest.mark.parametrize("strides, dilation_rate, crops", [((2, 2), (1, 1), ((0, 1), (0, 1))),
+                                                           ((2, 3), (2, 1), ((1, 2), (0, 0))),
+                                                           ((1, 1), (1, 2), ((2, 2), (0, 3)))])
+def test_jax_kernel_gradient_in_blocks_equals_one_convolution(strides, dilation_rate, crops, monkeypatch,
+                                                              assert_close, precision):
+    # correlation's kernel gradient with the batch and the channels cut into uneven
+    # blocks (5 = 2 + 3), against one convolution, at a given cotangent.
+    import importlib
+
+    import jax
+
+    from keras_deconv._paths.policy import JaxPolicy
+
+    # The module, not the function of the same name that keras_deconv._paths exports.
+    correlation = importlib.import_module("keras_deconv._paths.correlation")
+    rng = np.random.default_rng(11)
+    with precision("float64"):
+        x = jax.numpy.asarray(rng.standard_normal((5, 4, 5, 5)))
+        kernel = jax.ShapeDtypeStruct((3, 2, 2, 5), x.dtype)
+        dy_shape = correlation.result_shape(x, kernel, strides, dilation_rate, 1, crops)
+        dy = jax.numpy.asarray(rng.standard_normal(dy_shape))
+        whole = correlation._kernel_gradient(x, dy, kernel, strides, dilation_rate, 1, crops)
+        monkeypatch.setattr(JaxPolicy, "kernel_gradient_block", lambda *args: 3)
+        blocks = correlation._kernel_gradient(x, dy, kernel, strides, dilation_rate, 1, crops)
+        assert whole.shape == blocks.shape == kernel.shape
+        assert_close(blocks, whole)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's kernel gradient in blocks")
+def test_jax_auto_gradients_where_the_policy_takes_blocks(monkeypatch, assert_close, precision):
+    # The policy's own rule on a shape it applies to (a batch of 32 on a 32x32 plane,
+    # k3 s2): path="auto"'s gradients against matmul's autodiff.
+    import jax
+
+    from keras_deconv._paths.policy import JaxPolicy
+
+    taken = []
+    rule = JaxPolicy.kernel_gradient_block
+
+    def recorded(*args):
+        taken.append(rule(*args))
+        return taken[-1]
+
+    monkeypatch.setattr(JaxPolicy, "kernel_gradient_block", recorded)
+    rng = np.random.default_rng(12)
+    with precision("float64"):
+        x = jax.numpy.asarray(rng.standard_normal((32, 32, 32, 3)))
+        w = jax.numpy.asarray(rng.standard_normal((3, 3, 2, 3)))
+
+        def loss(path):
+            return lambda a, b: jax.numpy.sum(conv_transpose(a, b, strides=2, padding="same", path=path) ** 2)
+
+        got = jax.grad(loss("auto"), argnums=(0, 1))(x, w)
+        expected = jax.grad(loss("matmul"), argnums=(0, 1))(x, w)
+    assert taken == [16]
+    for g, e in zip(got, expected, strict=True):
+        assert_close(g, e)
+
+
+def test_kernel_gradient_block_rule():
+    from keras_deconv._paths.policy import for_backend
+
+    rule = for_backend("jax").kernel_gradient_block
+    assert rule((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 16  # a depth phase of the 64^3 volume
+    assert rule((32, 16, 16, 128), (3, 3), (2, 2), (1, 1), 1) == 0  # a small plane
+    assert rule((8, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0  # a small batch
+    assert rule((64, 64, 64, 64), (4, 4), (2, 2), (1, 1), 1) == 0  # merged phases
+    assert rule((64, 64, 64, 64), (3, 3), (1, 1), (1, 1), 1) == 0  # stride 1
+    assert rule((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 2) == 0  # grouped
+    assert rule((None, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0  # a symbolic batch
+    assert for_backend("tensorflow").kernel_gradient_block((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0

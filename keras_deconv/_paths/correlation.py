@@ -31,7 +31,7 @@ tap reads folded into the batch (``_depth_taps``): 10 ms against 15 ms for the
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 from keras_deconv._paths.common import result_shape
 
@@ -133,11 +133,57 @@ def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequ
 
     def kernel_gradient(dy: Any) -> Any:
         """``dy -> d<x, G(dy, w)>/dw``: linear in ``dy``."""
-        def in_kernel(w: Any) -> Any:
-            return strided_correlation(dy, w, strides, dilation_rate, groups, crops)
-
-        (gradient,) = jax.linear_transpose(in_kernel, kernel_shape)(x)
-        return gradient
+        return _kernel_gradient(x, dy, kernel_shape, strides, dilation_rate, groups, crops)
 
     (values,) = jax.linear_transpose(kernel_gradient, output)(kernel)
     return values
+
+
+
+def _kernel_gradient(x: Any, dy: Any, kernel_shape: Any, strides: Sequence[int], dilation_rate: Sequence[int],
+                     groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
+    """``d<x, G(dy, w)>/dw``: JAX's transpose of ``G`` in ``w``, in blocks where the policy says so.
+
+    The transpose is one convolution whose input channels are ``x``'s batch
+    entries and whose output channels are ``x``'s channels. Blocks of at most
+    ``block`` of each (``policy.kernel_gradient_block``) make several smaller
+    ones: the batch blocks' gradients add up, the channel blocks' concatenate.
+    """
+    import jax
+    from jax import lax
+
+    from keras_deconv._paths import policy
+
+    def transpose(x_part: Any, dy_part: Any) -> Any:
+        part_shape = jax.ShapeDtypeStruct((*kernel_shape.shape[:-1], x_part.shape[-1]), kernel_shape.dtype)
+
+        def in_kernel(w: Any) -> Any:
+            return strided_correlation(dy_part, w, strides, dilation_rate, groups, crops)
+
+        (gradient,) = jax.linear_transpose(in_kernel, part_shape)(x_part)
+        return gradient
+
+    rank = len(strides)
+    block = policy.current().kernel_gradient_block(tuple(x.shape), kernel_shape.shape[:rank], strides,
+                                                   dilation_rate, groups)
+    if not block or groups != 1:  # a grouped G reads its channels in groups: not split here
+        return transpose(x, dy)
+    total = None
+    for start, stop in _blocks(x.shape[0], block):
+        x_rows, dy_rows = lax.slice_in_dim(x, start, stop), lax.slice_in_dim(dy, start, stop)
+        parts = [transpose(lax.slice_in_dim(x_rows, first, last, axis=rank + 1), dy_rows)
+                 for first, last in _blocks(x.shape[-1], block)]
+        gradient = parts[0] if len(parts) == 1 else lax.concatenate(parts, rank + 1)
+        total = gradient if total is None else total + gradient
+    return total
+
+
+def _blocks(length: int, most: int) -> List[Tuple[int, int]]:
+    """``[0, length)`` in as few ``(start, stop)`` blocks of at most ``most`` as possible, sizes within one.
+
+    >>> _blocks(34, 16)
+    [(0, 11), (11, 22), (22, 34)]
+    """
+    count = -(-length // most)
+    bounds = [length * i // count for i in range(count + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))

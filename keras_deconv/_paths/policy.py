@@ -18,6 +18,8 @@ One class per backend, each with the same attributes and methods:
   input around (the window computed) rather than fold the full output;
   ``folds_values_wraps_derivatives``: where they wrap, whether ``auto``'s
   values fold all the same, only the derivatives running on the wrapped input;
+- ``kernel_gradient_block``: JAX's ``correlation``, whether its kernel gradient
+  runs as several smaller convolutions;
 - ``compile``: how a bound path is wrapped (``jax.jit`` on JAX);
 - ``native``: the backend's own transposed convolution (``_paths/native.py``);
 - flags for the few places where a path must know how it is run
@@ -134,6 +136,12 @@ class Policy:
         """A stride-1 channels_last convolution (each of ``phase``'s): ``keras.ops.conv``."""
         return keras.ops.conv(x, kernel, strides=1, padding=padding, data_format="channels_last",
                               dilation_rate=dilation_rate)
+
+    def kernel_gradient_block(self, input_shape: Tuple[Any, ...], kernel_size: Sequence[int],
+                              strides: Sequence[int], dilation_rate: Sequence[int], groups: int) -> int:
+        """JAX's ``correlation``: 0 for one kernel-gradient convolution, else the most batch entries
+        and channels of the input per convolution (``correlation._kernel_gradient``)."""
+        return 0
 
     def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
                               ) -> bool:
@@ -335,6 +343,30 @@ class JaxPolicy(Policy):
         # 11.6-12.7 ms against 16.6-16.8 from `phase` (interleaved; torch
         # 9.0-9.4), k3 d1 11.5-12.2 against 15.2; k5 d1 44 against 41.5.
         return "adjoint", "correlation"
+
+    def kernel_gradient_block(self, input_shape: Tuple[Any, ...], kernel_size: Sequence[int],
+                              strides: Sequence[int], dilation_rate: Sequence[int], groups: int) -> int:
+        # XLA hands a 2D convolution with more than 16 input or output channels
+        # to YNNPACK; the kernel gradient's reads the batch as its input
+        # channels, and on a large window (the input's plane, dilated by the
+        # stride) YNNPACK's is slower than Eigen's. Blocks of 16 go to Eigen.
+        # Value and gradients of sum(y**2), `auto`, ms, one process per setting,
+        # two runs each, one convolution then blocks: 3D (1, 64^3, 32) -> 16 k3
+        # s2 (its depth phases' 2D calls: batch 64, 64x64) 640, 640 -> 461, 464;
+        # 2D k3 s2 (64, 32, 32, 128) -> 64 510, 503 -> 378, 385; (64, 32, 32,
+        # 64) -> 32 168, 155 -> 126, 129; (32, 64, 64, 32) -> 16 136, 129 -> 96,
+        # 98. Not smaller planes nor merged phases: 3D (2, 16^3, 64) -> 32 k3 s2
+        # (batch 32, 16x16) 31.3, 30.9 -> 33.1, 39.8; 2D (64, 16, 16, 64) -> 32
+        # k3 s2 36.0, 35.2 -> 34.6, 36.2; k4 s2 (64, 16, 16, 128) -> 64 108,
+        # 112 -> 128, 128; (32, 32, 32, 128) -> 64 251, 260 -> 267, 269; nor
+        # small batches (8, 32, 32, 128) -> 64 k4 s2, the kernel gradient alone
+        # 14.4 -> 30.4.
+        batch, *plane, _ = input_shape
+        sizes = [batch, *plane]
+        if len(strides) != 2 or groups != 1 or not all(isinstance(n, int) for n in sizes):
+            return 0  # symbolic sizes: one convolution (blocks need static bounds)
+        strided = any(s > 1 for s in strides) and not phases_share_window(kernel_size, strides, dilation_rate)
+        return 16 if strided and batch >= 32 and plane[0] * plane[1] >= 32 * 32 else 0
 
     def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
                               ) -> bool:
