@@ -139,7 +139,6 @@ def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequ
     return values
 
 
-
 def _kernel_gradient(x: Any, dy: Any, kernel_shape: Any, strides: Sequence[int], dilation_rate: Sequence[int],
                      groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     """``d<x, G(dy, w)>/dw``: JAX's transpose of ``G`` in ``w``, in blocks where the policy says so.
