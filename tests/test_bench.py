@@ -218,6 +218,10 @@ def test_header_says_how_many_runs_the_rows_far_behind_got():
                                      "order": "shuffled each round (seed 0)"}))
     assert ("median of 15 runs (3 for rows over 4x the fastest of their case), each right after an untimed "
             "call of its own, the rows shuffled each round (seed 0) after 2 warm-up") in new
+    jax_run = "\n".join(tables._header({**report, "compilations": 3}))
+    assert ("median of 15 runs, the rounds shared in turn by 3 compilations of each row after 2 warm-up"
+            in jax_run)
+    assert "compilations" not in "\n".join(tables._header({**report, "compilations": 1}))
 
 
 @needs_torch
@@ -324,6 +328,64 @@ def test_interleaved_medians_time_every_thunk_in_rotating_rounds():
                                shuffled=False)
     # Primed (the default): each timed call right after an untimed call of its own.
     assert calls[3:] == ["a", "a", "b", "b", "c", "c", "b", "b", "c", "c", "a", "a"]
+
+
+def test_each_compilation_is_warmed_up_and_the_rounds_take_them_in_turn():
+    calls = []
+    compiled = contenders.Compilations([lambda i=i: calls.append(i) for i in range(3)])
+    timing.interleaved_medians({"row": compiled}, repeats=4, warmup=2, pause=0, warmup_seconds=0,
+                               far_behind=None)
+    assert calls[:4] == [0, 0, 1, 2]  # the first warmed up, each other called once
+    del calls[:1]
+    # Each round advances to the next compilation, primed by an untimed call of that same one.
+    assert calls[3:] == [1, 1, 2, 2, 0, 0, 1, 1]
+    with pytest.raises(ValueError, match="at least one program"):
+        contenders.Compilations([])
+
+
+def test_every_compilations_loss_is_checked(monkeypatch):
+    output = np.arange(6.0, dtype="float32").reshape(1, 6, 1)
+    honest = contenders.Compilations([lambda: 55.0, lambda: 55.0])  # sum(output**2) = 55
+    one_pruned = contenders.Compilations([lambda: 55.0, lambda: 0.0])
+    for forward_backward, passes in ((honest, True), (one_pruned, False)):
+        thunks = contenders.Thunks(lambda: output, forward_backward, lambda: output)
+        monkeypatch.setattr(timing, "thunks_for", lambda *args, thunks=thunks: thunks)
+        if passes:
+            assert timing.prepare("row", "auto", TINY, BACKEND, ((), ()), 2)["forward_backward"] is honest
+        else:
+            with pytest.raises(AssertionError, match="does not compute the forward pass"):
+                timing.prepare("row", "auto", TINY, BACKEND, ((), ()), 2)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="only JAX rows are compiled more than once")
+def test_jax_rows_compile_each_program_afresh():
+    import jax
+
+    compiled = []
+    listening = [True]
+
+    def listen(event, duration, **kwargs):
+        if listening[0] and event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        thunks = timing.thunks_for("keras_deconv", "auto", TINY, "jax", bench.cases.case_inputs(TINY), 3)
+        expected = float(np.sum(thunks.output().astype("float64") ** 2))
+        before = len(compiled)
+        outputs = [np.asarray(program()) for program in contenders.programs(thunks.forward)]
+        losses = [program() for program in contenders.programs(thunks.forward_backward)]
+        # Three forwards (the first already compiled for output()) and three value-and-gradients,
+        # each its own XLA compilation: jax.jit's cache did not hand back an earlier program.
+        assert len(compiled) - before == 2 + 3
+    finally:
+        listening[0] = False
+        unregister = getattr(jax.monitoring, "unregister_event_duration_listener", None)
+        if unregister is not None:
+            unregister(listen)
+    for output in outputs:
+        np.testing.assert_array_equal(output, thunks.output())
+    assert losses == pytest.approx([expected] * 3, rel=1e-4)
 
 
 def test_shuffled_rounds_run_every_thunk_once_in_orders_that_change():

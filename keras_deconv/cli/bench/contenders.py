@@ -16,17 +16,59 @@ timing whose program skipped the forward pass fails instead of being reported.
 Each backend's compile wrapper: ``jax.jit`` (forward and ``jax.value_and_grad``),
 ``tf.function`` (``tf.GradientTape`` inside; ``jit_compile=True`` for the
 "+xla" row), eager torch autograd; numpy has no gradients.
+
+On JAX a thunk can hold several compilations of its program
+(``Compilations``): one compiled program ran at one of two speeds from one
+compilation to the next (docs/benchmarks.md, "JAX: one program, two speeds"),
+so the suite times each JAX row over ``JAX_COMPILATIONS`` of them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 from keras_deconv.cli.bench.cases import Case
 
 Op = Callable[[Any, Any], Any]
+
+#: How many times the suite compiles each JAX row; its rounds go to them in turn.
+JAX_COMPILATIONS = 3
+
+
+class Compilations:
+    """Separately compiled programs of one computation, called one at a time.
+
+    A call runs the current program; ``advance()`` makes the next one current
+    (after the last, the first again). ``timing.interleaved_medians`` warms up
+    each and advances once per round, so a median pools every compilation.
+
+    >>> calls = Compilations([lambda: "first", lambda: "second"])
+    >>> calls(), calls.advance(), calls(), len(calls.programs)
+    ('first', None, 'second', 2)
+    """
+
+    def __init__(self, programs: Sequence[Callable[[], Any]]) -> None:
+        if not programs:
+            raise ValueError("Compilations needs at least one program, got none")
+        self.programs = tuple(programs)
+        self.current = 0
+
+    def __call__(self) -> Any:
+        return self.programs[self.current]()
+
+    def advance(self) -> None:
+        self.current = (self.current + 1) % len(self.programs)
+
+
+def programs(run: Callable[[], Any]) -> Tuple[Callable[[], Any], ...]:
+    """Each compiled program behind a thunk: a ``Compilations``'s, else the thunk itself.
+
+    >>> len(programs(lambda: None)), len(programs(Compilations([print, print, print])))
+    (1, 3)
+    """
+    return run.programs if isinstance(run, Compilations) else (run,)
 
 
 class Thunks(NamedTuple):
@@ -58,23 +100,40 @@ def keras_builtin_op(case: Case) -> Op:
     return op
 
 
-def _jax(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+def _jax(op: Op, x: Any, w: Any, xla: bool, compilations: int = 1) -> Thunks:
     import jax
     import jax.numpy as jnp
 
     xj, wj = jnp.asarray(x), jnp.asarray(w)
-    forward = jax.jit(op)
-    value_and_grad = jax.jit(jax.value_and_grad(lambda a, b: jnp.sum(jnp.square(op(a, b))), argnums=(0, 1)))
 
-    def forward_backward() -> float:
-        loss, _ = jax.block_until_ready(value_and_grad(xj, wj))
-        return float(loss)
+    def loss(a: Any, b: Any) -> Any:
+        return jnp.sum(jnp.square(op(a, b)))
 
-    return Thunks(lambda: jax.block_until_ready(forward(xj, wj)), forward_backward,
-                  lambda: np.asarray(forward(xj, wj)))
+    def compile_forward() -> Callable[[], Any]:
+        # A new function object each time: jax.jit caches by function, and
+        # would hand back the program it compiled before.
+        forward = jax.jit(lambda a, b: op(a, b))
+        return lambda: jax.block_until_ready(forward(xj, wj))
+
+    def compile_forward_backward() -> Callable[[], float]:
+        value_and_grad = jax.jit(jax.value_and_grad(lambda a, b: loss(a, b), argnums=(0, 1)))
+
+        def forward_backward() -> float:
+            value, _ = jax.block_until_ready(value_and_grad(xj, wj))
+            return float(value)
+
+        return forward_backward
+
+    if compilations == 1:
+        forward, forward_backward = compile_forward(), compile_forward_backward()
+    else:
+        forward = Compilations([compile_forward() for _ in range(compilations)])
+        forward_backward = Compilations([compile_forward_backward() for _ in range(compilations)])
+    first_forward = programs(forward)[0]
+    return Thunks(forward, forward_backward, lambda: np.asarray(first_forward()))
 
 
-def _tensorflow(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+def _tensorflow(op: Op, x: Any, w: Any, xla: bool, compilations: int = 1) -> Thunks:
     import tensorflow as tf
 
     xt, wt = tf.constant(x), tf.constant(w)
@@ -103,7 +162,7 @@ def _tensorflow(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
     return Thunks(lambda: forward(xt, wt), forward_backward, lambda: forward(xt, wt).numpy())
 
 
-def _torch(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+def _torch(op: Op, x: Any, w: Any, xla: bool, compilations: int = 1) -> Thunks:
     import torch
 
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
@@ -121,19 +180,21 @@ def _torch(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
     return Thunks(forward, forward_backward, lambda: forward().numpy())
 
 
-def _numpy(op: Op, x: Any, w: Any, xla: bool) -> Thunks:
+def _numpy(op: Op, x: Any, w: Any, xla: bool, compilations: int = 1) -> Thunks:
     return Thunks(lambda: op(x, w), None, lambda: np.asarray(op(x, w)))
 
 
 #: Each Keras backend's way of compiling and differentiating a contender.
-BACKEND_THUNKS: Dict[str, Callable[[Op, Any, Any, bool], Thunks]] = {
+#: ``compilations`` matters on JAX only: TF's and torch's thunks hold one program each.
+BACKEND_THUNKS: Dict[str, Callable[[Op, Any, Any, bool, int], Thunks]] = {
     "jax": _jax, "tensorflow": _tensorflow, "torch": _torch, "numpy": _numpy,
 }
 
 
-def backend_thunks(backend: str, op: Op, arrays: Tuple[Any, Any], xla: bool = False) -> Thunks:
-    """A keras.ops-based contender compiled the way ``backend`` runs it."""
-    return BACKEND_THUNKS[backend](op, *arrays, xla)
+def backend_thunks(backend: str, op: Op, arrays: Tuple[Any, Any], xla: bool = False,
+                   compilations: int = 1) -> Thunks:
+    """A keras.ops-based contender compiled the way ``backend`` runs it (JAX: ``compilations`` times)."""
+    return BACKEND_THUNKS[backend](op, *arrays, xla, compilations)
 
 
 def torch_padding(case: Case) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 from keras_deconv._optional import require
 from keras_deconv.cli.bench.cases import Case, case_inputs
+from keras_deconv.cli.bench.contenders import JAX_COMPILATIONS
 from keras_deconv.cli.bench.memory import MEMORY_RESOLUTION_MIB, measure_memory
 from keras_deconv.cli.bench.tables import geometric_mean
 from keras_deconv.cli.bench.timing import (
@@ -121,17 +122,19 @@ def run_suite(backend: str, cases: Sequence[Case], repeats: int, warmup: int, xl
     sgemm = sgemm_gflops(sgemm_size, max(3, repeats))
     log(f"sgemm {sgemm_size}x{sgemm_size}: {sgemm['gflops']:.1f} GFLOP/s")
     timed = rows(backend, xla)
+    compilations = JAX_COMPILATIONS if backend == "jax" else 1
     report: Dict[str, Any] = {
         "backend": backend,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(), "versions": _versions(backend), "repeats": repeats, "warmup": warmup,
         "far_behind": {"times": FAR_BEHIND, "repeats": min(repeats, FEW_REPEATS)}, "primed": True,
-        "order": f"shuffled each round (seed {ORDER_SEED})",
+        "order": f"shuffled each round (seed {ORDER_SEED})", "compilations": compilations,
         "loss": "sum(output**2)", "sgemm": sgemm, "torch_threads": torch.get_num_threads(),
         "allocator": allocator, "environment": tuning_environment(), "cases": []}
     for case in cases:
         log(f"{case.name}: " + ", ".join(row for row, _ in timed))
-        results = time_case(timed, case, backend, case_inputs(case), repeats, warmup, sgemm["gflops"])
+        results = time_case(timed, case, backend, case_inputs(case), repeats, warmup, sgemm["gflops"],
+                            compilations)
         entry = case_entry(case, backend, results)
         if memory and results[KERAS_DECONV]["forward_backward"].get("ms") is not None:
             log(f"{case.name}: peak memory (subprocesses)")

@@ -89,6 +89,12 @@ def _primed(report: Dict[str, Any]) -> str:
     return words + (f", the rows {report['order']}" if report.get("order") else "")
 
 
+def _compilations(report: Dict[str, Any]) -> str:
+    """How many compilations of each row the rounds went to in turn (JAX runs since 2026-12-05)."""
+    count = report.get("compilations") or 1
+    return f", the rounds shared in turn by {count} compilations of each row" if count > 1 else ""
+
+
 def _header(report: Dict[str, Any]) -> List[str]:
     m, v = report["machine"], report["versions"]
     environment = _environment(report)
@@ -98,7 +104,8 @@ def _header(report: Dict[str, Any]) -> List[str]:
         f"Machine: {m['cpu']}, {m['cores']} cores; torch threads {report['torch_threads']}; "
         f"{m['platform']}.  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".  ",
-        f"Date: {report['date']}; median of {report['repeats']} runs{_few(report)}{_primed(report)} "
+        f"Date: {report['date']}; median of {report['repeats']} runs{_few(report)}{_primed(report)}"
+        f"{_compilations(report)} "
         f"after {report['warmup']} warm-up; "
         "float32, 'same' padding; forward+backward = value and gradients of sum(output**2).  ",
         f"sgemm ({report['sgemm']['size']}x{report['sgemm']['size']} float32 torch.mm): "

@@ -61,6 +61,21 @@ def warm_up(run: Callable[[], Any], calls: int, seconds: float = WARMUP_SECONDS)
     return fastest
 
 
+def _warm_up_each(run: Callable[[], Any], calls: int, seconds: float) -> Optional[float]:
+    """``warm_up`` the first compiled program behind ``run``, then call each other one once.
+
+    Returns the fastest call of any (None where no warm-up was asked). The
+    process has settled after the first program's warm-up; a call of each
+    other one compiles it where that is still to do and touches its buffers,
+    without tripling the warm-up of the slowest rows (Keras's op on the large
+    3D volume takes 13-21 s a call on JAX).
+    """
+    first, *others = contenders.programs(run)
+    fastest = [warm_up(first, calls, seconds)] + [warm_up(program, min(calls, 1), 0) for program in others]
+    known = [call for call in fastest if call is not None]
+    return min(known) if known else None
+
+
 def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup: int,
                         pause: float = 0.005, warmup_seconds: float = WARMUP_SECONDS,
                         far_behind: Optional[float] = FAR_BEHIND, primed: bool = True,
@@ -91,6 +106,10 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
     forward+backward, six runs); alike with ``GOMP_SPINCOUNT=0`` (which
     slowed torch itself), and alike primed (3.3-4.0 against 3.5-3.8, four runs).
 
+    A ``contenders.Compilations`` thunk has its first compiled program warmed
+    up and each other one called once (``_warm_up_each``), and the rounds go
+    to them in turn.
+
     A thunk whose fastest warm-up call took over ``far_behind`` times the
     fastest thunk's (None: no such limit) is timed in the first ``FEW_REPEATS`` rounds only: its
     ratio is nowhere near any threshold, and the slowest rows (Keras's op on
@@ -100,7 +119,7 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
     ['a', 'b']
     """
     names = list(runs)
-    fastest_calls = {name: warm_up(runs[name], warmup, seconds=warmup_seconds) for name in names}
+    fastest_calls = {name: _warm_up_each(runs[name], warmup, warmup_seconds) for name in names}
     rounds = {name: max(1, repeats) for name in names}
     known = [seconds for seconds in fastest_calls.values() if seconds is not None]
     if known and far_behind is not None:
@@ -118,6 +137,9 @@ def interleaved_medians(runs: Dict[str, Callable[[], Any]], repeats: int, warmup
         for name in rounds_order:
             if len(times[name]) >= rounds[name]:
                 continue
+            run = runs[name]
+            if isinstance(run, contenders.Compilations):
+                run.advance()  # each round the next compilation: the median pools them all
             if pause:
                 time.sleep(pause)
             if primed:
@@ -167,15 +189,18 @@ def rows(backend: str, xla: bool) -> List[Tuple[str, str]]:
     return timed
 
 
-def thunks_for(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, Any]) -> contenders.Thunks:
-    """The thunks of one row on one case."""
+def thunks_for(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, Any],
+               compilations: int = 1) -> contenders.Thunks:
+    """The thunks of one row on one case (``compilations``: see ``contenders.backend_thunks``)."""
     if row in TORCH_ROWS:
         return contenders.torch_native_thunks(case, arrays, channels_last=row == TORCH_CHANNELS_LAST)
     if row == KERAS_BUILTIN:
-        return contenders.backend_thunks(backend, contenders.keras_builtin_op(case), arrays)
+        return contenders.backend_thunks(backend, contenders.keras_builtin_op(case), arrays,
+                                         compilations=compilations)
     padding = "circular" if row == KERAS_DECONV_CIRCULAR else "same"
     op = contenders.keras_deconv_op(case, path, padding)
-    return contenders.backend_thunks(backend, op, arrays, xla=row == KERAS_DECONV_XLA)
+    return contenders.backend_thunks(backend, op, arrays, xla=row == KERAS_DECONV_XLA,
+                                     compilations=compilations)
 
 
 def refusal(error: BaseException) -> str:
@@ -185,15 +210,18 @@ def refusal(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:200]}"
 
 
-def prepare(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, Any]) -> Dict[str, Any]:
+def prepare(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, Any],
+            compilations: int = 1) -> Dict[str, Any]:
     """Compile one row, run each phase once and check its loss (``contenders.check_loss``).
+
+    With several ``compilations`` (JAX), each compiled program's loss is checked.
 
     Returns ``{phase: thunk or {"refused": reason}}``; a refusal reason is the
     first line of the error the contender raised (or says the backend has no
     gradients). A loss that is not the forward's reduction raises.
     """
     try:
-        thunks = thunks_for(row, path, case, backend, arrays)
+        thunks = thunks_for(row, path, case, backend, arrays, compilations)
         thunks.forward()  # the first call compiles, and raises where the case is refused
     except Exception as error:  # noqa: BLE001 - any refusal is a result to report
         reason = {"refused": refusal(error)}
@@ -203,11 +231,12 @@ def prepare(row: str, path: str, case: Case, backend: str, arrays: Tuple[Any, An
         ready["forward_backward"] = {"refused": f"the {backend} backend has no gradients"}
         return ready
     try:
-        loss = thunks.forward_backward()  # the first call compiles
+        losses = [program() for program in contenders.programs(thunks.forward_backward)]  # each compiles
     except Exception as error:  # noqa: BLE001
         ready["forward_backward"] = {"refused": refusal(error)}
         return ready
-    contenders.check_loss(thunks, loss, f"{row} on {case.name}")
+    for loss in losses:
+        contenders.check_loss(thunks, loss, f"{row} on {case.name}")
     ready["forward_backward"] = thunks.forward_backward
     return ready
 
@@ -218,14 +247,15 @@ def _rate(seconds: float, flops: int, sgemm: float) -> Dict[str, float]:
 
 
 def time_case(timed: Sequence[Tuple[str, str]], case: Case, backend: str, arrays: Tuple[Any, Any],
-              repeats: int, warmup: int, sgemm: float) -> Dict[str, Dict[str, Any]]:
+              repeats: int, warmup: int, sgemm: float, compilations: int = 1) -> Dict[str, Dict[str, Any]]:
     """Forward and forward+backward timings of every row on one case, interleaved.
 
     Returns ``{row: {"forward": {...}, "forward_backward": {...}}}`` with ms,
     GFLOP/s and % of sgemm, or ``{"refused": reason}`` for a phase the row
     cannot run. Forward+backward counts three times the forward's FLOPs.
+    ``compilations``: how many times each JAX row is compiled (``contenders.Compilations``).
     """
-    ready = {row: prepare(row, path, case, backend, arrays) for row, path in timed}
+    ready = {row: prepare(row, path, case, backend, arrays, compilations) for row, path in timed}
     results: Dict[str, Dict[str, Any]] = {row: {} for row, _ in timed}
     for phase, flops in zip(PHASES, (case.flops_forward, 3 * case.flops_forward)):
         runnable = {row: thunks[phase] for row, thunks in ready.items() if callable(thunks[phase])}
