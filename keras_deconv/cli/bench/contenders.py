@@ -42,7 +42,8 @@ class Compilations:
 
     A call runs the current program; ``advance()`` makes the next one current
     (after the last, the first again). ``timing.interleaved_medians`` warms up
-    each and advances once per round, so a median pools every compilation.
+    the first, calls each other once, and advances once per round, so a
+    median pools every compilation.
 
     >>> calls = Compilations([lambda: "first", lambda: "second"])
     >>> calls(), calls.advance(), calls(), len(calls.programs)
