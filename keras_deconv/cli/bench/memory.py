@@ -15,13 +15,15 @@ the next run; allocators other than glibc's malloc are not pinned. Where
 after imports and inputs, which then includes compilation memory (the
 "method" field says which one was used).
 
-TensorFlow is the exception: its CPU allocator (oneDNN's, on x86) keeps
+TensorFlow with oneDNN is the exception: its CPU allocator (oneDNN's) keeps
 freed buffers in its own pool, so after the warm-up a run's growth in RSS is
 close to zero (the suite read 0.00-0.26x of torch before 2026-11-24). Its
 rows read the allocator's own counters instead: the peak bytes in use
 during the run (``tf.config.experimental.get_memory_info``, reset before
 each run) minus the bytes in use before it. Those count tensor bytes, torch's
-row counts pages; both count what a run adds on top of its inputs.
+row counts pages; both count what a run adds on top of its inputs. Without
+oneDNN (TF's default on CPUs without AVX-512) TF's allocator keeps no
+statistics, allocates with malloc, and its rows take the RSS method.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
     rss_after_setup = _read_status_kib("VmRSS") or 0
     forward_backward()  # compilation
     forward_backward()  # warm-up: caches and thread pools settle
-    if spec["backend"] == "tensorflow" and spec["row"] not in TORCH_ROWS:
+    if spec["backend"] == "tensorflow" and spec["row"] not in TORCH_ROWS and _tensorflow_counts_bytes():
         return _tensorflow_peak(forward_backward)
     if not _reset_peak_rss():
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -98,6 +100,22 @@ def memory_probe(spec: Dict[str, Any]) -> Dict[str, Any]:
         growth.append((_read_status_kib("VmHWM") or 0) - before)
     return {"mib": max(max(growth), 0) / 1024,
             "method": "VmHWM after clear_refs minus VmRSS before the run, max of 3 runs"}
+
+
+def _tensorflow_counts_bytes() -> bool:
+    """Whether TF's CPU allocator keeps statistics: oneDNN's does, the default one does not.
+
+    oneDNN is TF's default only on CPUs with AVX-512 and newer; elsewhere (an
+    AVX2-only AMD EPYC, 2026-12-05) TF allocates with the C library's malloc,
+    which the RSS method measures like torch's.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+    except ValueError:  # "Cannot reset memory stats for device 'CPU:0'"
+        return False
+    return True
 
 
 def _tensorflow_peak(forward_backward: Any) -> Dict[str, Any]:
