@@ -178,13 +178,16 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
 
 def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                      dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
-                     crops: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[str, str]:
+                     crops: Optional[Sequence[Tuple[int, int]]] = None, dtype: str = "float32"
+                     ) -> Tuple[str, str]:
     """The algorithms whose operations ``path="auto"`` differentiates, for the input and for the kernel.
 
     ``path`` is the values' algorithm (``choose_path``'s answer). On JAX, most
     overlapping 2D and 3D cases take other algorithms' derivatives (among them
     ``adjoint`` and ``correlation``, derivative-only algorithms, ``_paths/correlation.py``);
-    elsewhere, and for any forced path, the derivatives are the path's own.
+    TensorFlow without oneDNN differentiates its own op where ``phase`` computes
+    a large 3D output's values; elsewhere, and for any forced path, the
+    derivatives are the path's own.
     ``crops``: the ``(before, after)`` cut off each axis of the full output
     (None: 'same''s); circular axes wrapped around crop more.
 
@@ -196,7 +199,7 @@ def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], stride
     ('native', 'native')
     """
     return policy.for_backend(backend).derivative_paths(path, kernel_size, strides, dilation_rate, groups,
-                                                        output_elements, crops)
+                                                        output_elements, crops, dtype)
 
 
 def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate: Any = 1, groups: int = 1,
@@ -235,7 +238,8 @@ def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int,
 
     bound = None
     if derivatives is not None and derivatives != (path, path):
-        bound = (bind(derivatives[0]), bind(derivatives[1]))
+        for_input = bind(derivatives[0])  # one function where both are one algorithm
+        bound = (for_input, for_input if derivatives[1] == derivatives[0] else bind(derivatives[1]))
     return policy.current().compile(bind(path), bound)
 
 
@@ -382,7 +386,9 @@ def _auto_derivatives(x: Any, path: str, kernel_size: Tuple[int, ...], strides: 
         # length): JAX's transposes of its convolutions need int paddings, so
         # only the paths' own operations are differentiated.
         return path, path
-    return policy.current().derivative_paths(path, kernel_size, strides, dilation_rate, groups, size, crops)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    return policy.current().derivative_paths(path, kernel_size, strides, dilation_rate, groups, size, crops,
+                                             dtype)
 
 
 def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],

@@ -449,3 +449,45 @@ def test_kernel_gradient_block_rule():
     assert rule((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 2) == 0  # grouped
     assert rule((None, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0  # a symbolic batch
     assert for_backend("tensorflow").kernel_gradient_block((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0
+
+
+
+#: Argument sets TF's own op runs (no dilation).
+UNDILATED_CASES = [case for case in CASES if set(per_axis(case[3].get("dilation_rate", 1), 3)) == {1}]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="TensorFlow's policy: phase's values with its own op's derivatives")
+@pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", UNDILATED_CASES,
+                         ids=[c[0] for c in UNDILATED_CASES])
+def test_tensorflow_phase_values_with_native_derivatives_match_finite_differences(
+        name, x_shape, w_shape, arguments, padding, monkeypatch, assert_close, precision):
+    # Without oneDNN, auto computes a large 3D output with `phase` and differentiates TF's
+    # own op (TensorFlowPolicy.derivative_paths; a tf.custom_gradient in its `compile`).
+    # Forced here on every undilated argument set: eagerly against finite differences,
+    # then under tf.function (where the gradient's own forward is pruned) against eager.
+    import tensorflow as tf
+
+    from keras_deconv._paths.policy import TensorFlowPolicy
+
+    monkeypatch.setattr(TensorFlowPolicy, "auto_path", lambda *args, **kwargs: "phase")
+    monkeypatch.setattr(TensorFlowPolicy, "derivative_paths", lambda *args, **kwargs: ("native", "native"))
+    check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, "auto",
+                                               assert_close, precision)
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=x_shape)
+    x = tf.constant(np.moveaxis(x, -1, 1) if arguments.get("data_format") == "channels_first" else x)
+    w = tf.constant(rng.normal(size=w_shape))
+
+    def value_and_gradients(a, b, path):
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            loss = tf.reduce_sum(conv_transpose(a, b, path=path, **arguments) ** 2)
+        return (loss, *tape.gradient(loss, [a, b]))
+
+    with precision("float64"):
+        got = tf.function(lambda a, b: value_and_gradients(a, b, "auto"))(x, w)
+        expected = value_and_gradients(x, w, "matmul")
+    for g, e in zip(got, expected, strict=True):
+        assert_close(convert_to_numpy(g), convert_to_numpy(e))

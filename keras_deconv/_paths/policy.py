@@ -116,11 +116,13 @@ class Policy:
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
-                         crops: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[str, str]:
+                         crops: Optional[Sequence[Tuple[int, int]]] = None, dtype: str = "float32"
+                         ) -> Tuple[str, str]:
         """The algorithms whose derivatives ``path="auto"`` uses for the input and for the kernel.
 
         ``path`` is the values' algorithm (``choose``'s answer); ``crops`` the
-        ``(before, after)`` cut off each axis of the full output (None: 'same''s).
+        ``(before, after)`` cut off each axis of the full output (None: 'same''s);
+        ``dtype`` the input's.
         """
         return path, path
 
@@ -270,7 +272,8 @@ class JaxPolicy(Policy):
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
-                         crops: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[str, str]:
+                         crops: Optional[Sequence[Tuple[int, int]]] = None, dtype: str = "float32"
+                         ) -> Tuple[str, str]:
         rank = len(strides)
         if path == "matmul" and groups == 1 and not taps_overlap(kernel_size, strides, dilation_rate):
             # Its own values, transposed from a 2D matrix product (``matmul_rows``;
@@ -524,7 +527,10 @@ class TensorFlowPolicy(Policy):
             # the output's copy to NumPy, two runs, median of 15) 4.89/11.12,
             # 2.82/10.46 and 5.86/9.94, 4.20/9.53. Not 1D (4, 512, 64) -> 32 k8
             # s8: 1.3/2.5, 1.3/3.3 (forward+backward slower with TF's op there).
-            return "native" if native and len(strides) > 1 and groups == 1 else "matmul"
+            # Without oneDNN, Eigen's kernels lose (suite run of 2026-12-05 17:23,
+            # AVX2 EPYC, matmul then native): 3D k2 s2 2.70/9.96, 3.91/12.87; 2D
+            # (16, 64, 64, 64) -> 32 k2 s2 9.39/45.09, 11.57/45.69.
+            return "native" if native and len(strides) > 1 and groups == 1 and _onednn_enabled() else "matmul"
         if native and not (_large(output_elements) and groups == 1 and not _onednn_enabled()):
             return "native"
         # Large outputs without oneDNN (TF's default on CPUs without AVX-512):
@@ -532,7 +538,53 @@ class TensorFlowPolicy(Policy):
         # 2.9x, and it is faster (1, 96^3, 8) -> 8 k3 s2 'valid' forward on an
         # AVX2 EPYC, 2026-12-05: native 735 ms, 995 MB; phase 651 ms, 761 MB;
         # matmul 1256 ms, 927 MB. With oneDNN, native: 268 MB (1.04x).
+        # Its derivatives are TF's op's (``derivative_paths``).
         return "matmul" if groups > 1 else "phase"
+
+    def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
+                         dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
+                         crops: Optional[Sequence[Tuple[int, int]]] = None, dtype: str = "float32"
+                         ) -> Tuple[str, str]:
+        # `phase` for a large 3D output without oneDNN (``auto_path``): its own
+        # derivatives took twice TF's op's. Value and gradients of sum(y**2), 3D
+        # (1, 64^3, 32) -> 16 k3 s2 'same', AVX2 EPYC, 2026-12-05: suite run,
+        # phase 797 ms, native 405 ms, peak 742 / 688 MiB (torch 512); one
+        # process each, interleaved, phase's values with TF's op's derivatives
+        # 955-1079 ms against native's 920-1038 (a slower allocator setting),
+        # peak 593 MiB.
+        large_3d = len(strides) == 3 and _large(output_elements) and not _onednn_enabled()
+        if path == "phase" and large_3d and self.native_supports(3, dilation_rate, groups, dtype):
+            return "native", "native"
+        return path, path
+
+    def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
+        # The derivatives of another algorithm: TF differentiates its operations
+        # inside the gradient. Under tf.function (Keras's fit, the suite) the
+        # forward they record is never used and is pruned; run eagerly, it
+        # is computed once more.
+        if derivatives is None:
+            return values
+        import tensorflow as tf
+
+        for_input, for_kernel = derivatives
+
+        @tf.custom_gradient
+        def function(x: Any, kernel: Any) -> Any:
+            def gradient(upstream: Any) -> Any:
+                with tf.GradientTape(persistent=True) as tape:
+                    tape.watch([x, kernel])
+                    y_input = for_input(x, kernel)
+                    if for_kernel is for_input:
+                        return tape.gradient(y_input, [x, kernel], output_gradients=upstream)
+                    y_kernel = for_kernel(x, kernel)
+                return (tape.gradient(y_input, x, output_gradients=upstream),
+                        tape.gradient(y_kernel, kernel, output_gradients=upstream))
+
+            return values(x, kernel), gradient
+
+        # Tensors, not variables: a variable read inside a custom gradient
+        # would need a gradient of its own.
+        return lambda x, kernel: function(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
 
     def native(self) -> Callable[..., Any]:
         from keras_deconv._paths.native import tensorflow_conv_transpose
