@@ -571,12 +571,13 @@ class TensorFlowPolicy(Policy):
         @tf.custom_gradient
         def function(x: Any, kernel: Any) -> Any:
             def gradient(upstream: Any) -> Any:
-                with tf.GradientTape(persistent=True) as tape:
+                one = for_kernel is for_input
+                with tf.GradientTape(persistent=not one) as tape:
                     tape.watch([x, kernel])
                     y_input = for_input(x, kernel)
-                    if for_kernel is for_input:
-                        return tape.gradient(y_input, [x, kernel], output_gradients=upstream)
-                    y_kernel = for_kernel(x, kernel)
+                    y_kernel = y_input if one else for_kernel(x, kernel)
+                if one:
+                    return tape.gradient(y_input, [x, kernel], output_gradients=upstream)
                 return (tape.gradient(y_input, x, output_gradients=upstream),
                         tape.gradient(y_kernel, kernel, output_gradients=upstream))
 
