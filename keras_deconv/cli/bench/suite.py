@@ -42,6 +42,12 @@ def _versions(backend: str) -> Dict[str, str]:
                 "keras": keras.__version__, "numpy": numpy.__version__, "torch": torch.__version__}
     if backend in ("jax", "tensorflow"):
         versions[backend] = __import__(backend).__version__
+    if backend == "tensorflow":
+        # TF's CPU kernels are oneDNN's or Eigen's (its default without AVX-512),
+        # and `auto` follows (TensorFlowPolicy): runs with and without differ.
+        from keras_deconv._paths.policy import _onednn_enabled
+
+        versions["oneDNN"] = "on" if _onednn_enabled() else "off"
     return versions
 
 
