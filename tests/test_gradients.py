@@ -451,7 +451,6 @@ def test_kernel_gradient_block_rule():
     assert for_backend("tensorflow").kernel_gradient_block((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0
 
 
-
 #: Argument sets TF's own op runs (no dilation).
 UNDILATED_CASES = [case for case in CASES if set(per_axis(case[3].get("dilation_rate", 1), 3)) == {1}]
 

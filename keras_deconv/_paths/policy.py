@@ -531,7 +531,7 @@ class TensorFlowPolicy(Policy):
             # AVX2 EPYC, matmul then native): 3D k2 s2 2.70/9.96, 3.91/12.87; 2D
             # (16, 64, 64, 64) -> 32 k2 s2 9.39/45.09, 11.57/45.69.
             return "native" if native and len(strides) > 1 and groups == 1 and _onednn_enabled() else "matmul"
-        if native and not (_large(output_elements) and groups == 1 and not _onednn_enabled()):
+        if native and not (_large_without_onednn(output_elements) and groups == 1):
             return "native"
         # Large outputs without oneDNN (TF's default on CPUs without AVX-512):
         # TF's own 3D kernel (Eigen's) needs 3.9x the input and output; phase
@@ -552,7 +552,7 @@ class TensorFlowPolicy(Policy):
         # process each, interleaved, phase's values with TF's op's derivatives
         # 955-1079 ms against native's 920-1038 (a slower allocator setting),
         # peak 593 MiB.
-        large_3d = len(strides) == 3 and _large(output_elements) and not _onednn_enabled()
+        large_3d = len(strides) == 3 and _large_without_onednn(output_elements)
         if path == "phase" and large_3d and self.native_supports(3, dilation_rate, groups, dtype):
             return "native", "native"
         return path, path
@@ -599,6 +599,12 @@ def _tensorflow_has_gpu() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _large_without_onednn(output_elements: Optional[int]) -> bool:
+    # TensorFlow's rules for large outputs on Eigen's kernels (``auto_path``,
+    # ``derivative_paths``): `phase`'s values, TF's op's derivatives.
+    return _large(output_elements) and not _onednn_enabled()
 
 
 @functools.lru_cache(maxsize=1)
