@@ -28,6 +28,10 @@ nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint
 BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
 # Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+# The test-suite on every core (pytest-xdist): most of a test's time is one
+# compilation, on one core. On a 2-core machine the jax tests took 503 s
+# against 722 one at a time. Pass `-- -n 0` to run in one process.
+PARALLEL = ("-n", "auto")
 
 
 def ci_cleanup(func: Callable[..., None]) -> Callable[..., None]:
@@ -65,7 +69,7 @@ def tests(session: nox.Session, backend: str) -> None:
     # another backend (porting, the benchmark's yardstick) run in `crossbackend`.
     install(session, backend)
     env = {"KERAS_BACKEND": backend, **QUIET}
-    session.run("pytest", *session.posargs, env=env)
+    session.run("pytest", *PARALLEL, *session.posargs, env=env)
 
 
 @nox.session
@@ -152,7 +156,7 @@ def minimums(session: nox.Session, backend: str) -> None:
     # --sample): what differs between versions is which APIs exist and how they
     # behave, which each function still reaches; the full grids run at the pinned
     # versions in `tests`. The whole suite here cost 9 minutes of CI's 45 on jax.
-    session.run("pytest", "-p", "no:cacheprovider", "--sample=3", *session.posargs, env=env)
+    session.run("pytest", "-p", "no:cacheprovider", "--sample=3", *PARALLEL, *session.posargs, env=env)
 
 
 def package_version() -> str:
