@@ -445,8 +445,9 @@ class TensorFlowPolicy(Policy):
     """tensorflow: TF's op where its kernels exist; non-overlapping taps: ``matmul`` in 1D and grouped.
 
     TF's CPU kernels have no dilation (and no groups: one call per group);
-    otherwise ``phase``, or ``matmul`` for groups (TF's grouped convolution
-    gradient is slow on CPU). TF has no complex convolutions: ``phase`` and
+    otherwise ``phase``, whose convolutions run one call per group on CPU
+    (TF's grouped convolution gradient is slow there), or ``matmul`` for 1D
+    groups. TF has no complex convolutions: ``phase`` and
     ``native`` are composed from real calls; ``matmul`` runs complex64, and
     complex128 is composed because ``ops.matmul`` demotes it.
 
@@ -475,10 +476,23 @@ class TensorFlowPolicy(Policy):
         # itself (2D (8, 32, 32, 64) k3 d2 'same', interleaved: forward 3.6-4.6
         # -> 3.0-3.1 ms, forward+backward unchanged, 10.2-10.7). Without oneDNN,
         # and in float64 (Eigen's kernels, not oneDNN's), TF's CPU kernels have no
-        # dilated Conv2D gradient (and no dilated Conv3D); grouped kernels stay with Keras.
-        grouped = kernel.shape[-2] != x.shape[-1]
+        # dilated Conv2D gradient (and no dilated Conv3D).
+        groups = x.shape[-1] // kernel.shape[-2]
+        if groups > 1 and not self.on_accelerator():
+            # One call per group: TF's grouped convolution's gradient is slow on
+            # CPU, with or without oneDNN. `phase` forced, value and gradients
+            # of sum(y**2), ms, interleaved, median of 7, grouped then split
+            # (AVX2 EPYC, 2026-12-05): 2D (8, 32, 32, 128) -> 64 k4 s2 groups 4
+            # 761 -> 49 (oneDNN forced on: 744 -> 28); k3 s2 d2 469 -> 29; 3D
+            # (2, 16^3, 64) -> 32 k3 s2 d2 groups 4 123 -> 42. Split, not
+            # sliced: a split's gradient is one concatenation.
+            import tensorflow as tf
+
+            parts = zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
+            return tf.concat([self.conv(part, group_kernel, padding, dilation_rate)
+                              for part, group_kernel in parts], axis=-1)
         onednn = keras.backend.standardize_dtype(x.dtype) == "float32" and _onednn_enabled()
-        if len(dilation_rate) == 2 and max(dilation_rate) > 1 and not grouped and onednn:
+        if len(dilation_rate) == 2 and max(dilation_rate) > 1 and groups == 1 and onednn:
             import tensorflow as tf
 
             if padding == "same":
@@ -539,7 +553,15 @@ class TensorFlowPolicy(Policy):
         # AVX2 EPYC, 2026-12-05: native 735 ms, 995 MB; phase 651 ms, 761 MB;
         # matmul 1256 ms, 927 MB. With oneDNN, native: 268 MB (1.04x).
         # Its derivatives are TF's op's (``derivative_paths``).
-        return "matmul" if groups > 1 else "phase"
+        # Groups with dilation: `phase`, its convolutions one per group
+        # (``conv``), in 2D and 3D; `matmul` in 1D. Value and gradients of
+        # sum(y**2), ms, forward / forward+backward, interleaved, median of 7,
+        # matmul then phase (AVX2 EPYC, 2026-12-05): 2D (8, 32, 32, 128) -> 64
+        # k3 s2 d2 groups 4 14.1/38.9, 8.1/28.8 (oneDNN forced on: 11.3/23.5,
+        # 6.8/14.5); (8, 32, 32, 64) -> 64 k3 s1 d2 groups 2 10.5/29.3,
+        # 5.5/15.8; 3D (2, 16^3, 64) -> 32 k3 s2 d2 groups 4 19.4/53.2,
+        # 10.3/41.9; 1D (4, 512, 64) -> 32 k16 s8 d2 groups 4 2.8/6.7, 2.8/7.0.
+        return "matmul" if groups > 1 and len(strides) == 1 else "phase"
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
