@@ -472,11 +472,14 @@ class TensorFlowPolicy(Policy):
 
     def conv(self, x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]) -> Any:
         # Keras (tf.nn.convolution) runs a dilated convolution as space-to-batch,
-        # convolution and batch-to-space; oneDNN's Conv2D takes the dilation
-        # itself (2D (8, 32, 32, 64) k3 d2 'same', interleaved: forward 3.6-4.6
-        # -> 3.0-3.1 ms, forward+backward unchanged, 10.2-10.7). Without oneDNN,
-        # and in float64 (Eigen's kernels, not oneDNN's), TF's CPU kernels have no
-        # dilated Conv2D gradient (and no dilated Conv3D).
+        # convolution and batch-to-space; oneDNN's Conv2D and Conv3D take the
+        # dilation themselves (2D (8, 32, 32, 64) k3 d2 'same', interleaved:
+        # forward 3.6-4.6 -> 3.0-3.1 ms, forward+backward unchanged, 10.2-10.7;
+        # 3D (2, 16^3, 32) -> 32 k3 d2, median of 7, 3.9/12.7 -> 3.1/13.7), and
+        # LiteRT converts a dilated Conv3D but not a 3D space-to-batch. Without
+        # oneDNN, and in float64 (Eigen's kernels, not oneDNN's), TF's CPU kernels
+        # have no dilated Conv2D gradient and no dilated Conv3D (``auto_path``
+        # takes `depth_phases` for 3D there).
         groups = x.shape[-1] // kernel.shape[-2]
         if groups > 1 and not self.on_accelerator():
             # One call per group: TF's grouped convolution's gradient is slow on
@@ -492,17 +495,20 @@ class TensorFlowPolicy(Policy):
             return tf.concat([self.conv(part, group_kernel, padding, dilation_rate)
                               for part, group_kernel in parts], axis=-1)
         onednn = keras.backend.standardize_dtype(x.dtype) == "float32" and _onednn_enabled()
-        if len(dilation_rate) == 2 and max(dilation_rate) > 1 and groups == 1 and onednn:
+        if len(dilation_rate) in (2, 3) and max(dilation_rate) > 1 and groups == 1 and onednn:
             import tensorflow as tf
 
+            rank = len(dilation_rate)
             if padding == "same":
                 # Padded first: ONNX Runtime runs no dilated Conv with auto_pad SAME
                 # (what tf2onnx makes of "SAME" on unknown sizes), and TF's
                 # gradient of a dilated Conv2D with explicit padding is not oneDNN's
                 # (none on CPU).
-                totals = [(k - 1) * d for k, d in zip(kernel.shape[:2], dilation_rate)]
+                totals = [(k - 1) * d for k, d in zip(kernel.shape[:rank], dilation_rate)]
                 x = tf.pad(x, [[0, 0], *([total // 2, total - total // 2] for total in totals), [0, 0]])
-            return tf.nn.conv2d(x, kernel, strides=1, padding="VALID", dilations=[1, *dilation_rate, 1])
+            conv = tf.nn.conv2d if rank == 2 else tf.nn.conv3d
+            return conv(x, kernel, strides=[1] * (rank + 2), padding="VALID",
+                        dilations=[1, *dilation_rate, 1])
         return super().conv(x, kernel, padding, dilation_rate)
 
     def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
@@ -547,21 +553,39 @@ class TensorFlowPolicy(Policy):
             return "native" if native and len(strides) > 1 and groups == 1 and _onednn_enabled() else "matmul"
         if native and not (_large_without_onednn(output_elements) and groups == 1):
             return "native"
-        # Large outputs without oneDNN (TF's default on CPUs without AVX-512):
-        # TF's own 3D kernel (Eigen's) needs 3.9x the input and output; phase
-        # 2.9x, and it is faster (1, 96^3, 8) -> 8 k3 s2 'valid' forward on an
-        # AVX2 EPYC, 2026-12-05: native 735 ms, 995 MB; phase 651 ms, 761 MB;
-        # matmul 1256 ms, 927 MB. With oneDNN, native: 268 MB (1.04x).
-        # Its derivatives are TF's op's (``derivative_paths``).
-        # Groups with dilation: `phase`, its convolutions one per group
-        # (``conv``), in 2D and 3D; `matmul` in 1D. Value and gradients of
-        # sum(y**2), ms, forward / forward+backward, interleaved, median of 7,
-        # matmul then phase (AVX2 EPYC, 2026-12-05): 2D (8, 32, 32, 128) -> 64
-        # k3 s2 d2 groups 4 14.1/38.9, 8.1/28.8 (oneDNN forced on: 11.3/23.5,
-        # 6.8/14.5); (8, 32, 32, 64) -> 64 k3 s1 d2 groups 2 10.5/29.3,
-        # 5.5/15.8; 3D (2, 16^3, 64) -> 32 k3 s2 d2 groups 4 19.4/53.2,
-        # 10.3/41.9; 1D (4, 512, 64) -> 32 k16 s8 d2 groups 4 2.8/6.7, 2.8/7.0.
-        return "matmul" if groups > 1 and len(strides) == 1 else "phase"
+        dilated = any(d > 1 for d in dilation_rate)
+        real = dtype in ("float16", "float32", "float64")
+        if dilated and len(strides) == 3 and groups == 1 and real and not _onednn_enabled():
+            # 3D with dilation, on Eigen's kernels: `depth_phases`, whose 2D
+            # convolutions TF runs without a 3D space-to-batch (which LiteRT's
+            # builtin ops lack: `phase` there failed to convert; with groups,
+            # tf2onnx converted `depth_phases` to wrong values). Value and
+            # gradients of sum(y**2), ms, forward / forward+backward, median of
+            # 7, AVX2 EPYC, 2026-12-05, phase / matmul / depth_phases: (2, 16^3,
+            # 64) -> 32 k3 s2 d2 10.3/44.4, 17.0/39.1, 10.1/35.3; (2, 16^3, 32)
+            # -> 32 k3 s1 d2 5.1/26.0, 13.7/28.9, 5.1/17.3; k3 s2 d2 groups 4
+            # 8.1/33.4, 16.4/39.1, 7.6/24.6. With oneDNN forced on (it runs the
+            # dilated Conv3D itself; ``conv``), phase won: 7.7/27.9, 17.4/37.5,
+            # 8.7/28.9; k3 s1 d2 3.9/12.7, 14.0/27.7, 4.0/18.9.
+            return "depth_phases"
+        if groups > 1 and (len(strides) == 1 or (len(strides) == 3 and dilated)):
+            # 2D groups with dilation: `phase`, its convolutions one call per
+            # group (``conv``); 1D and 3D: `matmul` (3D `phase` runs Keras's
+            # dilated grouped Conv3D, a 3D space-to-batch LiteRT cannot convert).
+            # Value and gradients of sum(y**2), ms, forward / forward+backward,
+            # interleaved, median of 7, matmul then phase (AVX2 EPYC,
+            # 2026-12-05): 2D (8, 32, 32, 128) -> 64 k3 s2 d2 groups 4
+            # 14.1/38.9, 8.1/28.8 (oneDNN forced on: 11.3/23.5, 6.8/14.5); (8,
+            # 32, 32, 64) -> 64 k3 s1 d2 groups 2 10.5/29.3, 5.5/15.8; 1D (4,
+            # 512, 64) -> 32 k16 s8 d2 groups 4 2.8/6.7, 2.8/7.0.
+            return "matmul"
+        # Dilation otherwise, and large outputs without oneDNN (TF's default on
+        # CPUs without AVX-512): TF's own 3D kernel (Eigen's) needs 3.9x the
+        # input and output; phase 2.9x, and it is faster (1, 96^3, 8) -> 8 k3
+        # s2 'valid' forward on an AVX2 EPYC, 2026-12-05: native 735 ms, 995
+        # MB; phase 651 ms, 761 MB; matmul 1256 ms, 927 MB. With oneDNN,
+        # native: 268 MB (1.04x). Its derivatives are TF's op's (``derivative_paths``).
+        return "phase"
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,

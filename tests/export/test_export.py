@@ -48,6 +48,7 @@ MODELS = {
     ]),
     "3d_options": (3, "channels_last", [
         dict(filters=4, kernel_size=3, dilation_rate=2, padding="same", groups=2),
+        dict(filters=4, kernel_size=3, dilation_rate=2, padding="same"),
         dict(filters=2, kernel_size=3, strides=2, output_padding=1),
     ]),
     "2d_channels_first": (2, "channels_first", [dict(filters=4, kernel_size=4, strides=2, padding="same"),
