@@ -572,9 +572,11 @@ class TensorFlowPolicy(Policy):
             # 2D groups with dilation: `phase`, its convolutions one call per
             # group (``conv``); 1D and 3D: `matmul`. In 3D without oneDNN,
             # `phase`'s dilated Conv3D calls are Keras's 3D space-to-batch, which
-            # LiteRT cannot convert. With oneDNN they are not (``conv``), and
-            # `phase` read 5.7/16.8 against `matmul`'s 17.5/34.9 on (2, 16^3, 64)
-            # -> 32 k3 s2 d2 groups 4, but that combination is not export-tested.
+            # LiteRT cannot convert. With oneDNN they are not (``conv``); `phase`
+            # read 5.7/16.8 against `matmul`'s 17.5/34.9 on (2, 16^3, 64) -> 32
+            # k3 s2 d2 groups 4 (timed through Keras's convolution, before
+            # ``conv`` called Conv3D itself), but is neither retimed nor
+            # export-tested there.
             # Value and gradients of sum(y**2), ms, forward / forward+backward,
             # interleaved, median of 7, matmul then phase (AVX2 EPYC,
             # 2026-12-05): 2D (8, 32, 32, 128) -> 64 k3 s2 d2 groups 4
