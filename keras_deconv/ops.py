@@ -400,10 +400,7 @@ def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_r
     """
     rank = len(strides)
     kernel_size = tuple(kernel.shape[:rank])
-    if all(length is not None for length in x.shape[1:-1]):
-        size = _size_for_rules(result_shape(x, kernel, strides, dilation_rate, groups, crops))
-    else:  # unknown lengths (tf.function): no static bound beyond the other dimensions
-        size = _size_for_rules((x.shape[0], kernel.shape[rank] * groups))
+    size = _size_for_rules(result_shape(x, kernel, strides, dilation_rate, groups, crops))
     path = _auto_path(x, kernel_size, strides, dilation_rate, groups, size)
     derivatives = _auto_derivatives(x, path, kernel_size, strides, dilation_rate, groups, size, crops)
     return path_function(path, strides, dilation_rate, groups, crops, derivatives)(x, kernel)

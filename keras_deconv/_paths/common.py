@@ -375,7 +375,8 @@ def result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
     (2, 8, 5)
     """
     rank = len(strides)
-    lengths = [full_output_length(n, k, s, d) - before - after
+    # None where the input's length is unknown (tf.function without static sizes).
+    lengths = [None if n is None else full_output_length(n, k, s, d) - before - after
                for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
                                                       dilation_rate, crops)]
     return (x.shape[0], *lengths, kernel.shape[rank] * groups)

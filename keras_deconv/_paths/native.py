@@ -106,14 +106,11 @@ def tensorflow_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilat
     import tensorflow as tf
 
     if groups > 1:
-        # TF's CPU kernels have no groups: one call per group, joined on channels.
-        # Split, not sliced: a strided slice's gradient is a zero-filled
-        # input-sized tensor per group; a split's is one concatenation.
-        parts = [
-            tensorflow_conv_transpose(x_group, kernel_group, strides, dilation_rate, 1, crops)
-            for x_group, kernel_group in zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
-        ]
-        return tf.concat(parts, axis=-1)
+        # TF's CPU kernels have no groups.
+        return tensorflow_by_group(
+            lambda x_group, kernel_group: tensorflow_conv_transpose(x_group, kernel_group, strides,
+                                                                    dilation_rate, 1, crops),
+            x, kernel, groups)
     rank = len(strides)
     shape = dynamic_shape(x)
     taps = kernel.shape[:rank]
@@ -128,3 +125,16 @@ def tensorflow_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilat
     padding = "SAME" if same else "VALID"
     y = tf.nn.conv_transpose(x, kernel, output_shape, strides=list(strides), padding=padding)
     return y if same else crop_to_window(y, crops, [0] * rank)
+
+
+def tensorflow_by_group(function: Any, x: Any, kernel: Any, groups: int) -> Any:
+    """``function(x_group, kernel_group)`` per group, joined on channels (TensorFlow).
+
+    ``x`` and ``kernel`` split into ``groups`` equal blocks on their last axis.
+    Split, not sliced: a strided slice's gradient is a zero-filled input-sized
+    tensor per group; a split's is one concatenation.
+    """
+    import tensorflow as tf
+
+    parts = zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
+    return tf.concat([function(x_group, kernel_group) for x_group, kernel_group in parts], axis=-1)

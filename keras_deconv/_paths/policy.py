@@ -487,13 +487,11 @@ class TensorFlowPolicy(Policy):
             # of sum(y**2), ms, interleaved, median of 7, grouped then split
             # (AVX2 EPYC, 2026-12-05): 2D (8, 32, 32, 128) -> 64 k4 s2 groups 4
             # 761 -> 49 (oneDNN forced on: 744 -> 28); k3 s2 d2 469 -> 29; 3D
-            # (2, 16^3, 64) -> 32 k3 s2 d2 groups 4 123 -> 42. Split, not
-            # sliced: a split's gradient is one concatenation.
-            import tensorflow as tf
+            # (2, 16^3, 64) -> 32 k3 s2 d2 groups 4 123 -> 42.
+            from keras_deconv._paths.native import tensorflow_by_group
 
-            parts = zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
-            return tf.concat([self.conv(part, group_kernel, padding, dilation_rate)
-                              for part, group_kernel in parts], axis=-1)
+            return tensorflow_by_group(lambda part, group_kernel: self.conv(part, group_kernel, padding,
+                                                                            dilation_rate), x, kernel, groups)
         onednn = keras.backend.standardize_dtype(x.dtype) == "float32" and _onednn_enabled()
         if len(dilation_rate) in (2, 3) and max(dilation_rate) > 1 and groups == 1 and onednn:
             import tensorflow as tf
