@@ -472,14 +472,16 @@ class TensorFlowPolicy(Policy):
 
     def conv(self, x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]) -> Any:
         # Keras (tf.nn.convolution) runs a dilated convolution as space-to-batch,
-        # convolution and batch-to-space; oneDNN's Conv2D and Conv3D take the
-        # dilation themselves (2D (8, 32, 32, 64) k3 d2 'same', interleaved:
-        # forward 3.6-4.6 -> 3.0-3.1 ms, forward+backward unchanged, 10.2-10.7;
-        # 3D (2, 16^3, 32) -> 32 k3 d2, median of 7, 3.9/12.7 -> 3.1/13.7), and
-        # LiteRT converts a dilated Conv3D but not a 3D space-to-batch. Without
-        # oneDNN, and in float64 (Eigen's kernels, not oneDNN's), TF's CPU kernels
-        # have no dilated Conv2D gradient and no dilated Conv3D (``auto_path``
-        # takes `depth_phases` for 3D there).
+        # convolution and batch-to-space; oneDNN's Conv2D takes the dilation
+        # itself (2D (8, 32, 32, 64) k3 d2 'same', interleaved: forward 3.6-4.6
+        # -> 3.0-3.1 ms, forward+backward unchanged, 10.2-10.7). Not Conv3D: a
+        # model saved with a dilated Conv3D does not run where TF has no oneDNN
+        # (Eigen's CPU kernels: "CPU implementation of Conv3D currently only
+        # supports dilated rates of 1"; Eigen's Conv2D has the dilation, so a
+        # dilated Conv2D saved with oneDNN runs there). Without oneDNN, and in
+        # float64 (Eigen's kernels, not oneDNN's), TF's CPU kernels have no
+        # dilated Conv2D gradient. ``auto_path`` takes `depth_phases` for 3D
+        # with dilation: LiteRT has no 3D space-to-batch.
         groups = x.shape[-1] // kernel.shape[-2]
         if groups > 1 and not self.on_accelerator():
             # One call per group: TF's grouped convolution's gradient is slow on
@@ -493,20 +495,18 @@ class TensorFlowPolicy(Policy):
             return tensorflow_by_group(lambda part, group_kernel: self.conv(part, group_kernel, padding,
                                                                             dilation_rate), x, kernel, groups)
         onednn = keras.backend.standardize_dtype(x.dtype) == "float32" and _onednn_enabled()
-        if len(dilation_rate) in (2, 3) and max(dilation_rate) > 1 and groups == 1 and onednn:
+        if len(dilation_rate) == 2 and max(dilation_rate) > 1 and groups == 1 and onednn:
             import tensorflow as tf
 
-            rank = len(dilation_rate)
             if padding == "same":
                 # Padded first: ONNX Runtime runs no dilated Conv with auto_pad SAME
                 # (what tf2onnx makes of "SAME" on unknown sizes), and TF's
                 # gradient of a dilated Conv2D with explicit padding is not oneDNN's
                 # (none on CPU).
-                totals = [(k - 1) * d for k, d in zip(kernel.shape[:rank], dilation_rate)]
+                totals = [(k - 1) * d for k, d in zip(kernel.shape[:2], dilation_rate)]
                 x = tf.pad(x, [[0, 0], *([total // 2, total - total // 2] for total in totals), [0, 0]])
-            conv = tf.nn.conv2d if rank == 2 else tf.nn.conv3d
-            return conv(x, kernel, strides=[1] * (rank + 2), padding="VALID",
-                        dilations=[1, *dilation_rate, 1])
+            return tf.nn.conv2d(x, kernel, strides=[1, 1, 1, 1], padding="VALID",
+                                dilations=[1, *dilation_rate, 1])
         return super().conv(x, kernel, padding, dilation_rate)
 
     def wraps_circular_inputs(self, path: str, output_elements: Optional[int], strides: Sequence[int] = ()
@@ -553,18 +553,18 @@ class TensorFlowPolicy(Policy):
             return "native"
         dilated = any(d > 1 for d in dilation_rate)
         real = dtype in ("float16", "float32", "float64")
-        if dilated and len(strides) == 3 and groups == 1 and real and not _onednn_enabled():
-            # 3D with dilation, on Eigen's kernels: `depth_phases`, whose 2D
-            # convolutions TF runs without a 3D space-to-batch (which LiteRT's
-            # builtin ops lack: `phase` there failed to convert; with groups,
-            # tf2onnx converted `depth_phases` to wrong values). Value and
-            # gradients of sum(y**2), ms, forward / forward+backward, median of
-            # 7, AVX2 EPYC, 2026-12-05, phase / matmul / depth_phases: (2, 16^3,
-            # 64) -> 32 k3 s2 d2 10.3/44.4, 17.0/39.1, 10.1/35.3; (2, 16^3, 32)
-            # -> 32 k3 s1 d2 5.1/26.0, 13.7/28.9, 5.1/17.3; k3 s2 d2 groups 4
-            # 8.1/33.4, 16.4/39.1, 7.6/24.6. With oneDNN forced on (it runs the
-            # dilated Conv3D itself; ``conv``), phase won: 7.7/27.9, 17.4/37.5,
-            # 8.7/28.9; k3 s1 d2 3.9/12.7, 14.0/27.7, 4.0/18.9.
+        if dilated and len(strides) == 3 and groups == 1 and real:
+            # 3D with dilation: `depth_phases`, whose 2D convolutions TF runs
+            # without a 3D space-to-batch (which LiteRT's builtin ops lack:
+            # `phase` there failed to convert; with groups, tf2onnx converted
+            # `depth_phases` to wrong values) and without a dilated Conv3D
+            # (which Eigen's CPU kernels lack: ``conv``). Value and gradients
+            # of sum(y**2), ms, forward / forward+backward, median of 7, AVX2
+            # EPYC, 2026-12-05, phase / matmul / depth_phases: (2, 16^3, 64) ->
+            # 32 k3 s2 d2 10.3/44.4, 17.0/39.1, 10.1/35.3; (2, 16^3, 32) -> 32
+            # k3 s1 d2 5.1/26.0, 13.7/28.9, 5.1/17.3; k3 s2 d2 groups 4
+            # 8.1/33.4, 16.4/39.1, 7.6/24.6. With oneDNN, `phase`'s derivatives
+            # (``derivative_paths``).
             return "depth_phases"
         if groups > 1 and (len(strides) == 1 or (len(strides) == 3 and dilated)):
             # 2D groups with dilation: `phase`, its convolutions one call per
@@ -604,6 +604,14 @@ class TensorFlowPolicy(Policy):
         large_3d = len(strides) == 3 and _large_without_onednn(output_elements)
         if path == "phase" and large_3d and self.native_supports(3, dilation_rate, groups, dtype):
             return "native", "native"
+        if path == "depth_phases" and _onednn_enabled():
+            # oneDNN's 3D convolutions differentiate faster than the 2D calls
+            # (ms, forward / forward+backward, interleaved, median of 9, AVX2
+            # EPYC with oneDNN forced on, 2026-12-06; depth_phases / phase /
+            # this mix): (2, 16^3, 32) -> 32 k3 s1 d2 3.63/21.89, 3.58/12.48,
+            # 3.65/12.50; (2, 16^3, 64) -> 32 k3 s2 d2 9.13/33.08, 9.28/30.25,
+            # 9.93/31.72.
+            return "phase", "phase"
         return path, path
 
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:

@@ -186,3 +186,58 @@ def test_deploy_page_counts_the_models_tested_here():
     rows = [line for line in table.splitlines() if line.startswith(f"| {BACKEND} |")]
     assert len(rows) == len(EXPORT_FORMATS[BACKEND])
     assert all(row.rstrip().endswith(f"| {len(MODELS)}/{len(MODELS)} |") for row in rows)
+
+
+#: Saves a model of dilated layers with oneDNN forced on (argv: folder); prints whether TF ran oneDNN.
+_SAVE_WITH_ONEDNN = """
+import sys
+import numpy as np
+import keras
+import keras_deconv
+from keras_deconv._paths.policy import _onednn_enabled
+
+folder = sys.argv[1]
+model = keras.Sequential([keras.Input((None, None, None, 4)),
+                          keras_deconv.Conv3DTranspose(4, 3, dilation_rate=2, padding="same"),
+                          keras_deconv.Conv3DTranspose(2, 3, strides=2, dilation_rate=2, padding="same")])
+x = np.random.default_rng(0).standard_normal((2, 5, 6, 7, 4)).astype("float32")
+np.save(folder + "/x.npy", x)
+np.save(folder + "/y.npy", np.asarray(model(x)))
+model.export(folder + "/model", format="tf_saved_model", verbose=False)
+print("onednn" if _onednn_enabled() else "no onednn")
+"""
+
+#: Runs that model with oneDNN off (Eigen's CPU kernels; argv: folder); prints the largest difference.
+_RUN_WITHOUT_ONEDNN = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+folder = sys.argv[1]
+x, y = np.load(folder + "/x.npy"), np.load(folder + "/y.npy")
+loaded = tf.saved_model.load(folder + "/model")  # kept: its variables live as long as it does
+out = loaded.serve(tf.constant(x)).numpy()
+print(float(np.abs(out - y).max() / np.abs(y).max()))
+"""
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="oneDNN is TensorFlow's")
+def test_saved_model_made_with_onednn_runs_without_it(tmp_path):
+    # A SavedModel moves between machines: one saved where TF runs oneDNN (the
+    # x86 default with AVX-512) must run where it does not (AVX2, Arm), whose
+    # CPU kernels have no dilated Conv3D.
+    import os
+    import subprocess
+    import sys
+
+    def run(script, onednn):
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": onednn,
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip().splitlines()[-1]
+
+    if run(_SAVE_WITH_ONEDNN, "1") != "onednn":
+        pytest.skip("this TensorFlow build cannot run oneDNN")
+    assert float(run(_RUN_WITHOUT_ONEDNN, "0")) < 1e-5
