@@ -9,6 +9,10 @@ sizes, wherever the format keeps sizes dynamic (all of them here).
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -210,16 +214,14 @@ print("onednn" if _onednn_enabled() else "no onednn")
 _RUN_WITHOUT_ONEDNN = """
 import sys
 import numpy as np
-import tensorflow as tf
 sys.path.insert(0, sys.argv[2])
-from test_export import MODELS
+from test_export import MODELS, run_saved_model
 
 folder = sys.argv[1]
 worst = 0.0
 for name in MODELS:
     x, y = np.load(f"{folder}/{name}_x.npy"), np.load(f"{folder}/{name}_y.npy")
-    loaded = tf.saved_model.load(f"{folder}/{name}")  # kept: its variables live as long as it does
-    out = loaded.serve(tf.constant(x)).numpy()
+    out = run_saved_model(f"{folder}/{name}", x)
     worst = max(worst, float(np.abs(out - y).max() / np.abs(y).max()))
 print(worst)
 """
@@ -230,11 +232,6 @@ def test_saved_models_made_with_onednn_run_without_it(tmp_path):
     # A SavedModel moves between machines: one saved where TF runs oneDNN (the
     # x86 default with AVX-512) must run where it does not (AVX2, Arm), whose
     # CPU kernels have no dilated Conv3D (3d_options failed here until 2026-12-06).
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     def run(script, onednn):
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": onednn,
                "TF_CPP_MIN_LOG_LEVEL": "3"}
