@@ -13,6 +13,7 @@ algorithms themselves live in ``keras_deconv._paths``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Callable, Optional, Sequence, Tuple
@@ -24,6 +25,7 @@ from keras_deconv import arguments
 from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths.common import dynamic_shape, result_shape, wrap_around
+from keras_deconv._paths.options import DEFAULT, Options
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
 from keras_deconv.plan import Plan, one_group, plan_conv_transpose, wrap_instead_of_fold
 
@@ -155,9 +157,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
                 output_elements: Optional[int] = None, accelerator: bool = False) -> str:
     """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
 
-    The rules, and the CPU measurements behind them, are the backend policies'
-    (``keras_deconv/_paths/policy.py``); ``docs/backends.md`` has the table.
-    On an ``accelerator`` (GPU, TPU), the backend's native op wherever it runs
+    The rules are the backend policies' (``keras_deconv/_paths/policy.py``);
+    ``docs/rules.md`` has the figures behind each. On an ``accelerator`` (GPU, TPU), the backend's native op wherever it runs
     the arguments: no accelerator measurements back any other choice yet.
     The answer is a ``path=`` value or, on JAX for 3D kernels whose taps
     overlap, ``"depth_phases"``: an algorithm only ``auto`` runs (2D ``auto``
@@ -185,8 +186,8 @@ def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], stride
     ``path`` is the values' algorithm (``choose_path``'s answer). On JAX, most
     overlapping 2D and 3D cases take other algorithms' derivatives (among them
     ``adjoint`` and ``correlation``, derivative-only algorithms, ``_paths/correlation.py``);
-    TensorFlow without oneDNN differentiates its own op where ``phase`` computes
-    a large 3D output's values; elsewhere, and for any forced path, the
+    TensorFlow differentiates its own op where ``phase`` computes a large 3D
+    output's values; elsewhere, and for any forced path, the
     derivatives are the path's own.
     ``crops``: the ``(before, after)`` cut off each axis of the full output
     (None: 'same''s); circular axes wrapped around crop more.
@@ -222,10 +223,16 @@ def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate:
     return tuple(name for name in PATHS if name != "native" or native)
 
 
+@functools.lru_cache(maxsize=None)
+def path_options(backend: str, accelerator: bool) -> Options:
+    """The paths' options for ``backend`` on a CPU or an accelerator: the policy's, plus ``auto`` for 2D planes."""
+    return dataclasses.replace(policy.for_backend(backend).options(accelerator), plane=_auto_plane)
+
+
 @functools.lru_cache(maxsize=512)
 def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...], groups: int,
-                  crops: Tuple[Tuple[int, int], ...], derivatives: Optional[Tuple[str, str]] = None
-                  ) -> Callable[[Any, Any], Any]:
+                  crops: Tuple[Tuple[int, int], ...], derivatives: Optional[Tuple[str, str]] = None,
+                  options: Options = DEFAULT) -> Callable[[Any, Any], Any]:
     """The algorithm ``path`` with its arguments bound, compiled by the backend's policy: ``fn(x, kernel)``.
 
     ``derivatives`` (the algorithms for the input and for the kernel), where
@@ -234,7 +241,7 @@ def path_function(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int,
 
     def bind(name: str) -> Callable[[Any, Any], Any]:
         algorithm = DERIVATIVE_PATHS[name]
-        return lambda x, kernel: algorithm(x, kernel, strides, dilation_rate, groups, crops)
+        return lambda x, kernel: algorithm(x, kernel, strides, dilation_rate, groups, crops, options)
 
     bound = None
     if derivatives is not None and derivatives != (path, path):
@@ -249,31 +256,25 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     if 0 in plan.batch_shape:
         # Nothing to compute; some backend kernels mis-shape empty batches.
         return ops.zeros(plan.output_shape, dtype=inputs.dtype)
+    rules = policy.current()
+    if path == "native":
+        _check_native(rules, plan, keras.backend.standardize_dtype(inputs.dtype))
     x = inputs
     lead = len(plan.batch_shape)
     if plan.data_format == "channels_first":
         x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
     x, restore_batch = _flatten_batch(x, lead, rank)
-    rules = policy.current()
-    plan, path, derivatives, by_group, wrapped = _choose(x, plan, path)
+    accelerator = rules.on_accelerator()
+    plan, path, derivatives, by_group = _choose(x, plan, path, accelerator)
     each = one_group(plan) if by_group else plan
-    folds = plan.folds
-    if wrapped is not None and derivatives is not None:
-        # Values from the folded full output, derivatives through the wrapped
-        # input (the policy's choice, ``Policy.folds_values_wraps_derivatives``).
-        wrapped_each = one_group(wrapped) if by_group else wrapped
-        call = _fold_values_wrap_derivatives(path, each.strides, each.dilation_rate, each.groups, each.crops,
-                                             each.folds, wrapped_each.extensions, wrapped_each.crops,
-                                             derivatives)
-        folds = ()  # folded inside the call
-    else:
-        if any(plan.extensions):
-            # Circular axes of unknown length (or the policy's choice): the input
-            # wrapped around; the crops cut the window.
-            x = wrap_around(x, plan.extensions)
+    if any(plan.extensions):
+        # Circular axes of unknown length (or the policy's choice): the input
+        # wrapped around; the crops cut the window.
+        x = wrap_around(x, plan.extensions)
+    options = path_options(rules.name, accelerator)
 
-        def call(xg: Any, kernel_g: Any) -> Any:
-            return _run_path(xg, kernel_g, each, path, derivatives)
+    def call(xg: Any, kernel_g: Any) -> Any:
+        return _run_path(xg, kernel_g, each, path, derivatives, options)
 
     if by_group:
         # One ungrouped call per group (the policy's choice): group g reads its
@@ -282,46 +283,28 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         y = ops.concatenate([call(xg, kg) for xg, kg in pairs], axis=-1)
     else:
         y = call(x, kernel)
-    if any(folds):
-        y = rules.fold_circular(y, folds)
+    if any(plan.folds):
+        y = rules.fold_circular(y, plan.folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
         y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
     return y
 
 
-@functools.lru_cache(maxsize=512)
-def _fold_values_wrap_derivatives(path: str, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
-                                  groups: int, crops: Tuple[Tuple[int, int], ...], folds: Any,
-                                  extensions: Any, wrapped_crops: Tuple[Tuple[int, int], ...],
-                                  derivatives: Tuple[str, str]) -> Callable[[Any, Any], Any]:
-    """Circular axes: values that fold ``path``'s full output, derivatives that run on the wrapped input.
-
-    ``crops`` and ``folds`` are the folding plan's, ``extensions`` and
-    ``wrapped_crops`` those of ``keras_deconv.plan.wrap_instead_of_fold``'s
-    plan: both compute the same function, so the derivatives may come from
-    either; the policy takes each from the faster
-    (``Policy.folds_values_wraps_derivatives`` has the timings). ``derivatives``
-    are the algorithms for the wrapped input's crops. Returns ``fn(x, kernel)``,
-    compiled by the policy, for channels_last ``x`` with one batch axis;
-    cached, as ``path_function`` is, so that eager calls reuse one compiled function.
-    """
-    rules = policy.current()
-
-    def values(x: Any, kernel: Any) -> Any:
-        full = DERIVATIVE_PATHS[path](x, kernel, strides, dilation_rate, groups, crops)
-        return rules.fold_circular(full, folds)
-
-    def through_wrapped(name: str) -> Callable[[Any, Any], Any]:
-        algorithm = DERIVATIVE_PATHS[name]
-        return lambda x, kernel: algorithm(wrap_around(x, extensions), kernel, strides, dilation_rate, groups,
-                                           wrapped_crops)
-
-    return rules.compile(values, (through_wrapped(derivatives[0]), through_wrapped(derivatives[1])))
+def _check_native(rules: policy.Policy, plan: Plan, dtype: str) -> None:
+    """``path="native"`` where the backend has no op for the arguments: a clear error."""
+    if is_complex_dtype(dtype) and not rules.runs_complex("native", dtype):
+        dtype = PART_DTYPES[dtype]
+    if not rules.native_supports(plan.rank, plan.dilation_rate, plan.groups, dtype):
+        raise ValueError(
+            f"The {rules.name!r} backend has no native transposed convolution for "
+            f"dilation_rate={plan.dilation_rate}, groups={plan.groups}, dtype={dtype}; "
+            "use path='auto', 'matmul' or 'phase'. Received: path='native'"
+        )
 
 
-def _choose(x: Any, plan: Plan, path: str
-            ) -> Tuple[Plan, str, Optional[Tuple[str, str]], bool, Optional[Plan]]:
+def _choose(x: Any, plan: Plan, path: str, accelerator: bool
+            ) -> Tuple[Plan, str, Optional[Tuple[str, str]], bool]:
     """The plan and the algorithm to run on channels_last ``x`` (``auto`` resolved by the policy).
 
     The plan may wrap its circular axes' input around instead of folding the
@@ -329,39 +312,23 @@ def _choose(x: Any, plan: Plan, path: str
     algorithms for its derivatives (``Policy.derivative_paths``, which see the
     crops that run), and whether the groups run one at a time
     (``Policy.splits_groups``; the algorithms are then those of one group,
-    ``plan.one_group``). Last, the wrapped plan where ``auto``'s values fold
-    and only its derivatives wrap (``Policy.folds_values_wraps_derivatives``;
-    the derivatives' algorithms are then the wrapped plan's), else None.
+    ``plan.one_group``).
     """
     rules = policy.current()
     auto = path == "auto"
     by_group = auto and rules.splits_groups(plan.kernel_size, plan.strides, plan.dilation_rate, plan.groups,
-                                            rules.on_accelerator())
+                                            accelerator)
     each = one_group(plan) if by_group else plan
     size = None
     if auto:
         size = _size_for_rules(each.output_shape)  # wrapping (below) keeps the output shape
-        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups, size)
-    # (static_size_bound only where circular axes fold: torch.compile's full graph
-    # cannot trace its generator, and nothing else needs it here.)
-    wrapped = None
-    if any(plan.folds) and rules.wraps_circular_inputs(path, static_size_bound(plan.output_shape),
-                                                       plan.strides):
-        if auto and _real(x) and rules.folds_values_wraps_derivatives(path, plan.kernel_size, plan.strides,
-                                                                      plan.dilation_rate):
-            wrapped = wrap_instead_of_fold(plan)
-            each = one_group(wrapped) if by_group else wrapped
-        else:
-            plan = wrap_instead_of_fold(plan)
-            each = one_group(plan) if by_group else plan
+        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups, size, accelerator)
+    if any(plan.folds) and rules.wraps_circular_inputs(path):
+        plan = wrap_instead_of_fold(plan)
+        each = one_group(plan) if by_group else plan
     derivatives = _auto_derivatives(x, path, each.kernel_size, each.strides, each.dilation_rate, each.groups,
                                     size, each.crops) if auto else None
-    return plan, path, derivatives, by_group, wrapped
-
-
-def _real(x: Any) -> bool:
-    """Whether ``x`` is real (complex inputs may be composed from real calls, with one plan throughout)."""
-    return not is_complex_dtype(keras.backend.standardize_dtype(x.dtype))
+    return plan, path, derivatives, by_group
 
 
 def _size_for_rules(output_shape: Sequence[Any]) -> Optional[int]:
@@ -370,11 +337,10 @@ def _size_for_rules(output_shape: Sequence[Any]) -> Optional[int]:
 
 
 def _auto_path(x: Any, kernel_size: Tuple[int, ...], strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
-               groups: int, size: Optional[int]) -> str:
+               groups: int, size: Optional[int], accelerator: bool) -> str:
     """``auto``'s algorithm for channels_last ``x`` (the policy's rules; ``size``: ``_size_for_rules``)."""
-    rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
-    return rules.choose(kernel_size, strides, dilation_rate, groups, dtype, size, rules.on_accelerator())
+    return policy.current().choose(kernel_size, strides, dilation_rate, groups, dtype, size, accelerator)
 
 
 def _auto_derivatives(x: Any, path: str, kernel_size: Tuple[int, ...], strides: Tuple[int, ...],
@@ -391,31 +357,32 @@ def _auto_derivatives(x: Any, path: str, kernel_size: Tuple[int, ...], strides: 
                                              dtype)
 
 
-def auto_channels_last(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
-                       groups: int, crops: Tuple[Tuple[int, int], ...]) -> Any:
-    """``path="auto"`` under the paths' contract (``_paths/__init__.py``), for composite algorithms.
+def _auto_plane(x: Any, kernel: Any, strides: Tuple[int, ...], dilation_rate: Tuple[int, ...],
+                groups: int, crops: Tuple[Tuple[int, int], ...], options: Options) -> Any:
+    """``path="auto"`` under the paths' contract: ``Options.plane``, the 2D calls of ``depth_phases``.
 
-    ``_paths/depth.py`` runs a 3D transposed convolution as 2D ones: each is
-    computed by whatever ``auto`` picks for its arguments, derivatives included.
+    Each 2D transposed convolution is computed by whatever ``auto`` picks for
+    its arguments, derivatives included (``_paths/depth.py``).
     """
     rank = len(strides)
     kernel_size = tuple(kernel.shape[:rank])
+    accelerator = policy.current().on_accelerator()
     size = _size_for_rules(result_shape(x, kernel, strides, dilation_rate, groups, crops))
-    path = _auto_path(x, kernel_size, strides, dilation_rate, groups, size)
+    path = _auto_path(x, kernel_size, strides, dilation_rate, groups, size, accelerator)
     derivatives = _auto_derivatives(x, path, kernel_size, strides, dilation_rate, groups, size, crops)
-    return path_function(path, strides, dilation_rate, groups, crops, derivatives)(x, kernel)
+    return path_function(path, strides, dilation_rate, groups, crops, derivatives, options)(x, kernel)
 
 
-def _run_path(x: Any, kernel: Any, plan: Plan, path: str, derivatives: Optional[Tuple[str, str]]) -> Any:
+def _run_path(x: Any, kernel: Any, plan: Plan, path: str, derivatives: Optional[Tuple[str, str]],
+              options: Options) -> Any:
     """The path's call for channels_last ``x`` with one batch axis (``_choose``'s path and derivatives)."""
-    rules = policy.current()
     dtype = keras.backend.standardize_dtype(x.dtype)
-    if is_complex_dtype(dtype) and not rules.runs_complex(path, dtype):
+    if is_complex_dtype(dtype) and not policy.current().runs_complex(path, dtype):
         # No complex kernels for this path here: composed from real calls, see _paths/complex.py.
         return complex_paths.complex_conv_transpose(PATHS[path], x, kernel, plan.strides,
-                                                    plan.dilation_rate, plan.groups, plan.crops)
+                                                    plan.dilation_rate, plan.groups, plan.crops, options)
     return path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
-                         derivatives)(x, kernel)
+                         derivatives, options)(x, kernel)
 
 
 def _flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:

@@ -120,10 +120,17 @@ def dynamic_shape(x: Any) -> List[Any]:
 
 
 def _symbolic_on_jax(shape: Sequence[Any]) -> bool:
-    """Whether JAX is tracing sizes that are not ints (``jax.export``, ``jax2tf``, ``jax2onnx``)."""
-    from keras_deconv._paths import policy
+    """Whether ``shape`` holds JAX's symbolic sizes (``jax.export``, ``jax2tf``, ``jax2onnx``).
 
-    return policy.current().traces_symbolic_sizes and not all(isinstance(d, int) for d in shape)
+    Read off the sizes themselves (JAX's symbolic dimension class), so no
+    lookup of the backend: TensorFlow's unknown sizes are None, torch's are
+    its own classes.
+
+    >>> _symbolic_on_jax((2, None, 3))
+    False
+    """
+    return any(not isinstance(d, int) and d is not None and type(d).__module__.startswith("jax")
+               for d in shape)
 
 
 def reshape(x: Any, shape: Sequence[Any]) -> Any:
@@ -169,37 +176,6 @@ def interleave(y: Any, strides: Sequence[int]) -> Any:
         order.append(2 * rank - 1)
         y = ops.transpose(y, order)
     return reshape(y, [batch, *(r * s for r, s in zip(rows, strides)), filters])
-
-
-def interleave_by_stacking(y: Any, strides: Sequence[int]) -> Any:
-    """``interleave``'s result, built from stacks of the phases instead of one transpose.
-
-    Each phase axis but the last is unstacked and its slices stacked again
-    just after their row axis, innermost axis first; the last phase axis rides
-    with the filters as in ``interleave``. XLA on CPU runs these nested stacks
-    as concatenations, faster than the 6-axis transpose on 3D (see
-    ``Policy.stacks_3d_depth_to_space``).
-
-    >>> import numpy as np
-    >>> y = np.arange(2 * 2 * 3 * 2 * 2 * 2 * 3 * 2, dtype="float32").reshape(2, 2, 3, 2, 2, 2, 3, 2)
-    >>> strides = (2, 2, 3)
-    >>> stacked, transposed = interleave_by_stacking(y, strides), interleave(y, strides)
-    >>> bool(np.array_equal(np.asarray(stacked), np.asarray(transposed)))
-    True
-    """
-    rank = len(strides)
-    shape = dynamic_shape(y)
-    batch, rows, filters = shape[0], shape[1 : rank + 1], shape[-1]
-    y = reshape(y, [batch * rows[0], *rows[1:], *strides[:-1], strides[-1] * filters])
-
-    def place(t: Any, axis: int) -> Any:
-        # t: (batch*row_1, row_2..row_r, s_axis..s_(r-1), s_r*filters), the phase
-        # axes before ``axis`` already placed by the callers; s_axis is at ``rank``.
-        if axis == rank:
-            return t
-        return ops.stack([place(part, axis + 1) for part in ops.unstack(t, axis=rank)], axis=axis)
-
-    return reshape(place(y, 1), [batch, *(r * s for r, s in zip(rows, strides)), filters])
 
 
 def interleave_phases(phases: Sequence[Any], strides: Sequence[int]) -> Any:

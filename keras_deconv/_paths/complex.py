@@ -5,37 +5,11 @@ A transposed convolution ``B(x, w)`` is bilinear, so with ``x = xr + i xi`` and
 
     B(x, w) = [B(xr, wr) - B(xi, wi)] + i [B(xr, wi) + B(xi, wr)]
 
-Four real products. Gauss's trick needs three::
-
-    k1 = B(xr + xi, wr)      k2 = B(xr, wi - wr)      k3 = B(xi, wr + wi)
-    real = k1 - k3           imag = k1 + k2
-
-(expand: ``k1 - k3 = B(xr, wr) + B(xi, wr) - B(xi, wr) - B(xi, wi)`` and
-``k1 + k2 = B(xr, wr) + B(xi, wr) + B(xr, wi) - B(xr, wr)``).
-
-Which one runs (``strategy``):
-
-- ``"stacked"`` (the default): the four products in ONE real call, with the
-  input parts stacked along the batch axis and the kernel parts along the
-  filter axis (twice the batch, twice the filters).
-- ``"gauss"``: three real calls of the path.
-
-Measured on this package's shared 2-core CPU, TensorFlow backend (the backend
-that uses the composition), ``x (4, 16, 16, 8)``, ``w (3, 3, 8, 8)``, strides 2,
-"valid", phase path, complex64; error = max |y - ref| / max |ref| against the
-complex128 reference; median of 7 eager calls, two alternating runs:
-
-    strategy   time (ms)     relative error
-    stacked    262, 236      1.8e-07
-    gauss      660, 536      2.9e-07
-
-Gauss does a quarter less arithmetic, but each real call of a path is several
-small eager operations (one convolution per output phase, interleaving,
-cropping), so three calls cost more than one call of twice the batch and
-filters; and its sums ``xr + xi``, ``wr + wi`` round before the products,
-which shows as a 1.5x larger error. Four products in one call are both
-faster and more accurate here, so "stacked" is the default; "gauss" stays
-available (and tested) for large compute-bound shapes.
+Four real products, computed in ONE real call of the path: the input parts
+stacked along the batch axis and the kernel parts along the filter axis
+(twice the batch, twice the filters). One call of several small operations
+costs less than three or four calls (Gauss's three-product form read 2.3x
+the time on TensorFlow, and rounds its sums before the products).
 
 Backends and their complex paths (``Policy.runs_complex`` in ``_paths/policy.py``):
 
@@ -67,21 +41,18 @@ from typing import Any, Callable, Sequence, Tuple
 from keras import ops
 
 from keras_deconv._paths.common import dynamic_shape
+from keras_deconv._paths.options import DEFAULT, Options
 from keras_deconv.complex_weights import PART_DTYPES, complex_from_parts, standard_dtype
-
-STRATEGIES = ("gauss", "stacked")
 
 
 def complex_conv_transpose(real_path: Callable[..., Any], x: Any, kernel: Any, strides: Sequence[int],
                            dilation_rate: Sequence[int], groups: int, crops: Sequence[Tuple[int, int]],
-                           strategy: str = "stacked") -> Any:
+                           options: Options = DEFAULT) -> Any:
     """A complex transposed convolution from real calls of ``real_path`` (see module doc).
 
     Same contract as every path (``keras_deconv._paths``); ``x`` and
     ``kernel`` are complex64 or complex128, the result has their dtype.
     """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"`strategy` must be one of {STRATEGIES}. Received: strategy={strategy!r}")
     dtype = _standard_dtype(x)
     if dtype not in PART_DTYPES:
         raise TypeError(f"`x` must be complex64 or complex128. Received: x.dtype={dtype}")
@@ -90,14 +61,8 @@ def complex_conv_transpose(real_path: Callable[..., Any], x: Any, kernel: Any, s
     wr, wi = ops.real(kernel), ops.imag(kernel)
 
     def conv(inputs: Any, weights: Any) -> Any:
-        return real_path(inputs, weights, strides, dilation_rate, groups, crops)
+        return real_path(inputs, weights, strides, dilation_rate, groups, crops, options)
 
-    if strategy == "gauss":
-        # real = k1 - k3, imag = k1 + k2 (module doc).
-        k1 = conv(xr + xi, wr)
-        k2 = conv(xr, wi - wr)
-        k3 = conv(xi, wr + wi)
-        return complex_from_parts(k1 - k3, k1 + k2, dtype)
     return _stacked(conv, xr, xi, wr, wi, groups, dtype)
 
 

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import Any, List, Sequence, Tuple
 
-from keras_deconv._paths.common import result_shape
+from keras_deconv._paths.common import phases_share_window, result_shape
+from keras_deconv._paths.options import DEFAULT, Options
 
 
 def lax_dimension_numbers(rank: int) -> Tuple[str, str, str]:
@@ -110,7 +111,7 @@ def _depth_taps(dy: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
 
 
 def adjoint(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-            crops: Sequence[Tuple[int, int]]) -> Any:
+            crops: Sequence[Tuple[int, int]], options: Options = DEFAULT) -> Any:
     """``T(x, kernel)`` as the transpose (in ``dy``) of ``dy -> G(dy, kernel)``; see the module doc."""
     import jax
 
@@ -124,7 +125,7 @@ def adjoint(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence
 
 
 def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-                crops: Sequence[Tuple[int, int]]) -> Any:
+                crops: Sequence[Tuple[int, int]], options: Options = DEFAULT) -> Any:
     """``T(x, kernel)`` as the transpose (in ``dy``) of ``dy -> d<x, G(dy, w)>/dw``; see the module doc."""
     import jax
 
@@ -141,17 +142,15 @@ def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequ
 
 def _kernel_gradient(x: Any, dy: Any, kernel_shape: Any, strides: Sequence[int], dilation_rate: Sequence[int],
                      groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
-    """``d<x, G(dy, w)>/dw``: JAX's transpose of ``G`` in ``w``, in blocks where the policy says so.
+    """``d<x, G(dy, w)>/dw``: JAX's transpose of ``G`` in ``w``, in blocks where ``kernel_gradient_block`` says so.
 
     The transpose is one convolution whose input channels are ``x``'s batch
     entries and whose output channels are ``x``'s channels. Blocks of at most
-    ``block`` of each (``policy.kernel_gradient_block``) make several smaller
+    ``block`` of each (``kernel_gradient_block``) make several smaller
     ones: the batch blocks' gradients add up, the channel blocks' concatenate.
     """
     import jax
     from jax import lax
-
-    from keras_deconv._paths import policy
 
     def transpose(x_part: Any, dy_part: Any) -> Any:
         part_shape = jax.ShapeDtypeStruct((*kernel_shape.shape[:-1], x_part.shape[-1]), kernel_shape.dtype)
@@ -163,8 +162,7 @@ def _kernel_gradient(x: Any, dy: Any, kernel_shape: Any, strides: Sequence[int],
         return gradient
 
     rank = len(strides)
-    block = policy.current().kernel_gradient_block(tuple(x.shape), kernel_shape.shape[:rank], strides,
-                                                   dilation_rate, groups)
+    block = kernel_gradient_block(tuple(x.shape), kernel_shape.shape[:rank], strides, dilation_rate, groups)
     if not block or groups != 1:  # a grouped G reads its channels in groups: not split here
         return transpose(x, dy)
     total = None
@@ -186,3 +184,24 @@ def _blocks(length: int, most: int) -> List[Tuple[int, int]]:
     count = -(-length // most)
     bounds = [length * i // count for i in range(count + 1)]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def kernel_gradient_block(input_shape: Tuple[Any, ...], kernel_size: Sequence[int], strides: Sequence[int],
+                          dilation_rate: Sequence[int], groups: int) -> int:
+    """Rule J6 (docs/rules.md): 0 for one kernel-gradient convolution, else the block size.
+
+    XLA hands a 2D convolution with more than 16 input or output channels to
+    YNNPACK; the kernel gradient reads the batch as its input channels, and on
+    a large window YNNPACK is slower than Eigen. Blocks of 16 go to Eigen:
+    strided 2D kernels (phases not merged), batch >= 32, planes >= 32x32.
+
+    >>> kernel_gradient_block((64, 32, 32, 8), (3, 3), (2, 2), (1, 1), 1)
+    16
+    >>> kernel_gradient_block((8, 32, 32, 8), (3, 3), (2, 2), (1, 1), 1)
+    0
+    """
+    batch, *plane, _ = input_shape
+    if len(strides) != 2 or groups != 1 or not all(isinstance(n, int) for n in (batch, *plane)):
+        return 0  # symbolic sizes: one convolution (blocks need static bounds)
+    strided = any(s > 1 for s in strides) and not phases_share_window(kernel_size, strides, dilation_rate)
+    return 16 if strided and batch >= 32 and plane[0] * plane[1] >= 32 * 32 else 0

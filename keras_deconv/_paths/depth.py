@@ -20,8 +20,8 @@ and backward: 3.9-5.0 / 17.0-18.0 ms against 10.6-12.5 / 20.4-26.7 for
 9.7-11.4); on (1, 64^3, 32) -> 16: 170 / 506 ms against 319 / 1606 for
 ``phase`` (torch 96 / 168).
 
-The 2D transposed convolutions are ``path="auto"``'s for their arguments
-(``keras_deconv.ops.auto_channels_last``), with that path's derivatives.
+The 2D transposed convolutions are ``options.plane``: ``ops`` hands its
+``path="auto"`` for their arguments, with that path's derivatives.
 Only sizes that are ints decide anything here (symbolic batch and lengths
 work).
 """
@@ -33,11 +33,13 @@ from typing import Any, List, Sequence, Tuple
 from keras import ops
 
 from keras_deconv._paths.common import axis_phases, dynamic_shape, reshape, static_slice
+from keras_deconv._paths.options import DEFAULT, Options
+from keras_deconv._paths.phase import phase_decomposition
 from keras_deconv.arithmetic import effective_kernel_size
 
 
 def depth_phases(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-                 crops: Sequence[Tuple[int, int]]) -> Any:
+                 crops: Sequence[Tuple[int, int]], options: Options = DEFAULT) -> Any:
     """A 3D transposed convolution as 2D ones, one per output depth phase (the path contract).
 
     >>> import keras, numpy as np
@@ -51,8 +53,7 @@ def depth_phases(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
     >>> got.shape, bool(np.allclose(got, want, atol=1e-5))
     ((1, 6, 3, 3, 4), True)
     """
-    from keras_deconv.ops import auto_channels_last  # the op runs the paths: imported at call time
-
+    plane_path = options.plane or phase_decomposition  # ops hands its 2D auto; alone, phase
     if len(strides) != 3:
         raise ValueError("depth_phases computes 3D transposed convolutions. "
                          f"Received: strides={tuple(strides)}")
@@ -75,10 +76,10 @@ def depth_phases(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
             continue
         # Output row m of this phase reads input row m + first - q through tap (k, q).
         shifted = [_shift_rows(x, first - q, extra) for _, q in entries]
-        plane = auto_channels_last(
+        plane = plane_path(
             reshape(_stack_channels(shifted, groups), [batch * rows, height, width, len(entries) * channels]),
             _stack_channels([kernel[k] for k, _ in entries], groups),
-            tuple(strides[1:]), tuple(dilation_rate[1:]), groups, tuple(crops[1:]),
+            tuple(strides[1:]), tuple(dilation_rate[1:]), groups, tuple(crops[1:]), options,
         )
         outputs.append(reshape(plane, [batch, rows, *dynamic_shape(plane)[1:]]))
     present = next(y for y in outputs if y is not None)

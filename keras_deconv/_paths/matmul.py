@@ -15,12 +15,10 @@ from typing import Any, Dict, Sequence, Tuple
 
 from keras import ops
 
-from keras_deconv._paths import policy
 from keras_deconv._paths.common import (
     crop_to_window,
     dynamic_shape,
     interleave,
-    interleave_by_stacking,
     join_phases,
     phase_indices,
     phase_overshoot,
@@ -28,6 +26,7 @@ from keras_deconv._paths.common import (
     reshape,
     taps_overlap,
 )
+from keras_deconv._paths.options import DEFAULT, Options
 from keras_deconv.arithmetic import effective_kernel_size
 
 
@@ -68,7 +67,8 @@ def tap_products(x: Any, taps: Any, groups: int, flat_rows: bool = False) -> Any
 
 
 def matmul_overlap_add(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-                       crops: Sequence[Tuple[int, int]], flat_rows: bool = False) -> Any:
+                       crops: Sequence[Tuple[int, int]], options: Options = DEFAULT,
+                       flat_rows: bool = False) -> Any:
     """Transposed convolution as matmuls plus an overlap-add (see module doc).
 
     One matmul per output phase (over that phase's taps only), so the
@@ -105,7 +105,7 @@ def matmul_overlap_add(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
 
 
 def matmul_rows(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-                crops: Sequence[Tuple[int, int]]) -> Any:
+                crops: Sequence[Tuple[int, int]], options: Options = DEFAULT) -> Any:
     """``matmul_overlap_add`` whose matrix product takes the input's leading axes as one axis of rows.
 
     The same values. JAX's policy differentiates ``matmul`` with it where taps
@@ -120,7 +120,7 @@ def matmul_rows(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequ
     >>> np.asarray(matmul_rows(x, kernel, (2,), (1,), 1, ((0, 0),))).shape
     (1, 4, 4)
     """
-    return matmul_overlap_add(x, kernel, strides, dilation_rate, groups, crops, flat_rows=True)
+    return matmul_overlap_add(x, kernel, strides, dilation_rate, groups, crops, options, flat_rows=True)
 
 
 def _flat_index(index: Tuple[int, ...], taps: Sequence[int]) -> int:
@@ -140,18 +140,13 @@ def _depth_to_space(
 ) -> Any:
     """Non-overlapping taps: pad the tap axes up to the stride, then interleave.
 
-    ``flat_rows`` (``matmul_rows``, JAX's derivatives) keeps ``interleave``'s
-    one transpose, which XLA transposes into another; values may stack instead
-    (``Policy.stacks_3d_depth_to_space``).
+    One transpose (``interleave``), which XLA transposes into another.
     """
     rank = len(strides)
     pads = [(0, 0)] * (rank + 1) + [(0, s - k) for k, s in zip(taps, strides)] + [(0, 0)]
     if any(p != (0, 0) for p in pads):
         y = ops.pad(y, pads)
-    if rank == 3 and not flat_rows and policy.current().stacks_3d_depth_to_space:
-        y = interleave_by_stacking(y, strides)
-    else:
-        y = interleave(y, strides)
+    y = interleave(y, strides)
     # y holds n*stride positions; the full output has (n-1)*stride + k_eff.
     overshoot = [s - effective_kernel_size(k, d) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(y, crops, overshoot)

@@ -18,29 +18,22 @@ from __future__ import annotations
 
 from typing import Any, Sequence, Tuple
 
-import keras
-
-from keras_deconv._paths import policy
-from keras_deconv._paths.common import crop_to_window, dynamic_shape
+from keras_deconv._paths.common import crop_to_window, dynamic_shape, grouped_forward_kernel
+from keras_deconv._paths.options import DEFAULT, Options, keras_conv
 from keras_deconv.arithmetic import effective_kernel_size
 
 
 def native(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int], groups: int,
-           crops: Sequence[Tuple[int, int]]) -> Any:
-    """Run the backend's own transposed convolution (see module doc)."""
-    backend = policy.current()
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if not backend.native_supports(len(strides), dilation_rate, groups, dtype):
-        raise ValueError(
-            f"The {backend.name!r} backend has no native transposed convolution for "
-            f"dilation_rate={tuple(dilation_rate)}, groups={groups}, dtype={x.dtype}; "
-            "use path='auto', 'matmul' or 'phase'. Received: path='native'"
-        )
-    return backend.native()(x, kernel, strides, dilation_rate, groups, crops)
+           crops: Sequence[Tuple[int, int]], options: Options = DEFAULT) -> Any:
+    """Run the backend's own transposed convolution (``options.native``; see module doc)."""
+    if options.native is None:
+        raise ValueError("This backend has no native transposed convolution for these arguments; "
+                         "use path='auto', 'matmul' or 'phase'. Received: path='native'")
+    return options.native(x, kernel, strides, dilation_rate, groups, crops)
 
 
 def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
-           groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
+                         groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     import torch
     import torch.nn.functional as F
 
@@ -51,21 +44,16 @@ def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_r
         # without a layout change (forward+backward 0.83x conv_transpose1d's
         # time on the audio benchmark case, against 1.2x through conv_transpose1d).
         y = torch_conv_transpose(x[:, None], kernel[None], (1, *strides), (1, *dilation_rate), groups,
-                   ((0, 0), *crops))
+                                 ((0, 0), *crops))
         return y[:, 0]
     conv = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
     # Torch crops the same amount from both ends; the rest is cropped after.
     padding = [max(min(before, after), 0) for before, after in crops]
-    channels_first = x.permute(0, rank + 1, *range(1, rank + 1))
-    if channels_first.device.type == "cpu" and not torch.jit.is_tracing():
-        # Torch's CPU kernels (oneDNN) run channels_last memory fastest, which a
-        # channels_last input's permutation already is; a channels_first input is
-        # copied (3D (2, 64, 16^3) -> 32 k3 s2 channels_first, forward+backward,
-        # interleaved: 32.0 -> 20.7 ms with the crop below; torch's own op 18.3).
-        # Not while tracing (the ONNX exporter): a graph has no memory layout,
-        # and that exporter refuses `memory_format`.
-        layout = torch.channels_last if rank == 2 else torch.channels_last_3d
-        channels_first = channels_first.contiguous(memory_format=layout)
+    # Torch's CPU kernels run channels_last memory fastest: a contiguous
+    # channels_last tensor, permuted, is that layout. (A channels_first input
+    # comes as a permuted view and is copied once; no memory-format query,
+    # which torch.func.vmap cannot answer.)
+    channels_first = x.contiguous().permute(0, rank + 1, *range(1, rank + 1))
     # contiguous: torch's backward refuses a strided view as the weight.
     weight = kernel.permute(rank + 1, rank, *range(rank)).contiguous()  # (C, F/G, *k)
     y = conv(channels_first, weight, stride=tuple(strides), padding=tuple(padding),
@@ -81,10 +69,9 @@ def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_r
 
 
 def jax_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
-         groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
+                       groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     from jax import lax
 
-    from keras_deconv._paths.common import grouped_forward_kernel
     from keras_deconv._paths.correlation import lax_dimension_numbers
 
     rank = len(strides)
@@ -138,3 +125,43 @@ def tensorflow_by_group(function: Any, x: Any, kernel: Any, groups: int) -> Any:
 
     parts = zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
     return tf.concat([function(x_group, kernel_group) for x_group, kernel_group in parts], axis=-1)
+
+
+def torch_conv(x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]) -> Any:
+    """A stride-1 channels_last convolution on torch (``Options.conv``), kernel ``(*k, C/G, F)``.
+
+    ``F.conv{1,2,3}d`` on the channels_last memory layout, without
+    ``keras.ops.conv``'s memory-format conversion, which torch.func.vmap
+    cannot run. 'same' pads ``total // 2`` before, the rest after.
+    """
+    import torch.nn.functional as F
+
+    rank = len(dilation_rate)
+    groups = x.shape[-1] // kernel.shape[-2]
+    channels_first = x.contiguous().permute(0, rank + 1, *range(1, rank + 1))
+    weight = kernel.permute(rank + 1, rank, *range(rank)).contiguous()  # (F, C/G, *k)
+    pads = [0] * rank
+    if padding == "same":
+        totals = [(k - 1) * d for k, d in zip(kernel.shape[:rank], dilation_rate)]
+        if any(total % 2 for total in totals):
+            pairs: list = []  # F.pad's order: the last axis first
+            for total in reversed(totals):
+                pairs += [total // 2, total - total // 2]
+            channels_first = F.pad(channels_first, pairs)
+        else:
+            pads = [total // 2 for total in totals]
+    conv = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
+    y = conv(channels_first, weight, padding=tuple(pads), dilation=tuple(dilation_rate), groups=groups)
+    return y.permute(0, *range(2, rank + 2), 1)
+
+
+def tensorflow_conv_by_group(x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]) -> Any:
+    """``Options.conv`` on TensorFlow's CPU: Keras's convolution, one call per group.
+
+    TF's grouped convolution gradient is slow on CPU (rule T7, docs/rules.md).
+    """
+    groups = x.shape[-1] // kernel.shape[-2]
+    if groups == 1:
+        return keras_conv(x, kernel, padding, dilation_rate)
+    return tensorflow_by_group(lambda part, group_kernel: keras_conv(part, group_kernel, padding, dilation_rate),
+                               x, kernel, groups)

@@ -79,7 +79,7 @@ def torch_fold_circular(y: Any, folds: Folds) -> Any:
     """
     import torch
 
-    if torch.is_grad_enabled() and y.requires_grad:
+    if (torch.is_grad_enabled() and y.requires_grad) or torch._C._functorch.is_functorch_wrapped_tensor(y):
         return _fold_function().apply(y, folds)
     with torch.no_grad():
         return _fold_in_place(y, folds)
@@ -87,20 +87,38 @@ def torch_fold_circular(y: Any, folds: Folds) -> Any:
 
 @functools.cache
 def _fold_function() -> Any:
-    """The fold as a ``torch.autograd.Function`` (made once, on first use)."""
+    """The fold as a ``torch.autograd.Function`` (made once, on first use).
+
+    ``setup_context`` and ``generate_vmap_rule`` let torch.func's transforms
+    (grad, jacrev, jacfwd, vmap, hessian) run through it; ``jvp`` gives
+    forward mode, which is the fold itself (it is linear).
+    """
     import torch
 
     class Fold(torch.autograd.Function):
+        generate_vmap_rule = True
+
         @staticmethod
-        def forward(ctx: Any, full: Any, folds: Folds) -> Any:
-            ctx.full_shape, ctx.folds = full.shape, folds
+        def forward(full: Any, folds: Folds) -> Any:
             # ``full`` is the path's fresh output, held by no other operation's
             # backward: changing it in place cannot corrupt a saved tensor.
-            with torch.no_grad():
-                return _fold_in_place(full, folds)
+            # Under torch.func it may be a wrapped tensor: then out of place.
+            if torch._C._functorch.is_functorch_wrapped_tensor(full):
+                full = full.clone()
+            return _fold_in_place(full, folds)
+
+        @staticmethod
+        def setup_context(ctx: Any, inputs: Tuple[Any, Folds], output: Any) -> None:
+            full, folds = inputs
+            ctx.full_shape, ctx.folds = tuple(full.shape), folds
 
         @staticmethod
         def backward(ctx: Any, gradient: Any) -> Any:
+            # Written with differentiable operations: double backward works.
             return _wrap_gradient(gradient, ctx.full_shape, ctx.folds), None
+
+        @staticmethod
+        def jvp(ctx: Any, tangent: Any, _: Any) -> Any:
+            return _fold_in_place(tangent.clone(), ctx.folds)
 
     return Fold
