@@ -91,7 +91,10 @@ def _convert(model: Any, function: str, convert: Callable[[Any], Optional[Any]],
 
     converted = keras.models.clone_model(model, clone_function=clone, recursive=True)
     for old, new in pairs:
-        new.set_weights(old.get_weights())
+        # Operations that are not layers (``keras.ops`` calls on symbolic
+        # tensors, such as ``x / 255.0``) are cloned too, and hold no weights.
+        if isinstance(old, keras.layers.Layer):
+            new.set_weights(old.get_weights())
     remaining: List[Any] = [layer for layer in converted._flatten_layers(include_self=False, recursive=True)
                             if isinstance(layer, replaced)]
     if remaining:

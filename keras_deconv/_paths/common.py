@@ -214,7 +214,31 @@ def static_slice(y: Any, slices: Sequence[slice]) -> Any:
     sizes = dynamic_shape(y)
     lengths = [(n if s.stop is None else (n + s.stop if s.stop < 0 else s.stop)) - start
                for n, s, start in zip(sizes, slices, starts)]
+    if type(y).__module__.startswith("tensorflow"):
+        return _tensorflow_slice(y, slices)
     return ops.slice(y, starts, lengths)
+
+
+def _tensorflow_slice(y: Any, slices: Sequence[slice]) -> Any:
+    """``static_slice`` on TensorFlow: a split per cut axis.
+
+    Under XLA, TF differentiates a slice with ``XlaDynamicUpdateSlice``, which
+    has no gradient of its own (second order fails inside
+    ``tf.function(jit_compile=True)``); a split's gradient is a concatenation,
+    differentiable at any order, and like the slice's pad one pass.
+    """
+    import tensorflow as tf
+
+    for axis, cut in enumerate(slices):
+        start, stop = cut.start or 0, cut.stop
+        if stop is None:
+            if start:
+                y = tf.split(y, [start, -1], axis=axis)[1]
+        elif stop < 0:
+            y = tf.split(y, [start, -1, -stop], axis=axis)[1]
+        else:
+            y = tf.split(y, [start, stop - start, -1], axis=axis)[1]
+    return y
 
 
 def wrap_around(x: Any, extensions: Sequence[Any]) -> Any:
