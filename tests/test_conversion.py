@@ -148,3 +148,38 @@ def test_layer_out_of_reach_is_not_silently_left():
     model = keras.Sequential([keras.Input((4, 4, 2)), Wrapper(name="wrapper")])
     with pytest.raises(ValueError, match="could not reach layer"):
         keras_deconv.from_keras(model)
+
+
+def test_from_keras_converts_graphs_with_keras_ops_calls_shared_layers_and_nested_models(rng, assert_close):
+    # Preprocessing (x / 255.0), ops between layers, a shared layer called twice
+    # and a nested functional model: every transposed layer replaced, the outputs kept.
+    inputs = keras.Input((4, 4, 2))
+    inner_inputs = keras.Input((8, 8, 3))
+    inner = keras.Model(inner_inputs, keras.layers.Conv2DTranspose(2, 2, strides=2)(keras.ops.tanh(inner_inputs)))
+    shared = keras.layers.Conv2DTranspose(2, 3, padding="same")
+    y = keras.layers.Conv2DTranspose(3, 2, strides=2)(inputs / 255.0)
+    y = inner(keras.ops.concatenate([y, y * 2.0], axis=-1)[..., :3])
+    model = keras.Model(inputs, shared(shared(y) + 1.0))
+    converted = keras_deconv.from_keras(model)
+    layers = list(converted._flatten_layers(include_self=False, recursive=True))
+    assert not [layer for layer in layers if isinstance(layer, KERAS_TRANSPOSED)]
+    assert sum(isinstance(layer, BaseConvTranspose) for layer in layers) == 3
+    x = (rng.random((2, 4, 4, 2)) * 255).astype("float32")
+    assert_close(converted(x), model(x))
+
+
+def test_load_model_with_custom_objects_reads_an_h5_file_into_this_packages_layers(tmp_path, rng, assert_close):
+    # docs/migration.md: a legacy .h5 file (the format tf.keras 2 writes) loads
+    # straight into this package's layers.
+    model = keras.Sequential([keras.Input((4, 4, 2)),
+                              keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
+                              keras.layers.Conv2DTranspose(2, 2, strides=2)])
+    path = str(tmp_path / "model.h5")
+    model.save(path)
+    custom_objects = {"Conv1DTranspose": keras_deconv.Conv1DTranspose,
+                      "Conv2DTranspose": keras_deconv.Conv2DTranspose,
+                      "Conv3DTranspose": keras_deconv.Conv3DTranspose}
+    loaded = keras.models.load_model(path, custom_objects=custom_objects, compile=False)
+    assert all(isinstance(layer, BaseConvTranspose) for layer in loaded.layers)
+    x = rng.random((2, 4, 4, 2)).astype("float32")
+    assert_close(loaded(x), model(x))
