@@ -111,9 +111,9 @@ def test_report_structure(report):
     assert "keras" in report["versions"] and "torch" in report["versions"]
     if BACKEND == "tensorflow":
         # TF's kernels (oneDNN's or Eigen's) and auto's choices follow oneDNN.
-        from keras_deconv._paths.policy import _onednn_enabled
+        from keras_deconv.cli.bench.suite import onednn_enabled
 
-        assert report["versions"]["oneDNN"] == ("on" if _onednn_enabled() else "off")
+        assert report["versions"]["oneDNN"] == ("on" if onednn_enabled() else "off")
     else:
         assert "oneDNN" not in report["versions"]
     assert [case["name"] for case in report["cases"]] == [TINY.name, TINY_GROUPED.name]

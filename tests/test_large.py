@@ -20,7 +20,7 @@ import sys
 import keras
 import pytest
 
-from keras_deconv._paths.policy import _onednn_enabled
+from keras_deconv.cli.bench.suite import onednn_enabled
 from keras_deconv.ops import available_paths
 
 pytestmark = pytest.mark.slow
@@ -99,7 +99,7 @@ def test_auto_path_stays_within_three_times_input_plus_output():
 def test_native_path_stays_within_budget():
     if "native" not in available_paths(rank=3):
         pytest.skip(f"no native op on {keras.backend.backend()}")
-    if keras.backend.backend() == "tensorflow" and not _onednn_enabled():
+    if keras.backend.backend() == "tensorflow" and not onednn_enabled():
         # TF's own kernel, not this package's: auto takes phase there (test above).
         pytest.skip("TF without oneDNN (no AVX-512): its Eigen Conv3DBackpropInput peaked at 3.85x")
     numbers = run_measurement("native")

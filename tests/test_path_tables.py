@@ -7,11 +7,9 @@ markers in both files when a rule in ``keras_deconv/_paths/policy.py`` changes.
 from __future__ import annotations
 
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
-from keras_deconv._paths import policy
 from keras_deconv._paths.policy import for_backend
 from keras_deconv.ops import choose_path, derivative_paths
 
@@ -47,22 +45,11 @@ def _cell(backend, kernel_size, strides, dilation_rate, groups, size):
     return f"`{path}` (derivatives: input `{for_input}`, kernel `{for_kernel}`)"
 
 
-def _cells(backend, *arguments):
-    """``_cell``, with TensorFlow's choice without oneDNN added where it differs (AVX2-only CPUs)."""
-    if backend != "tensorflow":
-        return _cell(backend, *arguments)
-    with mock.patch.object(policy, "_onednn_enabled", lambda: True):
-        with_onednn = _cell(backend, *arguments)
-    with mock.patch.object(policy, "_onednn_enabled", lambda: False):
-        without = _cell(backend, *arguments)
-    return with_onednn if with_onednn == without else f"{with_onednn}; without oneDNN {without}"
-
-
 def auto_path_table():
     """The markdown table of ``path="auto"``'s choice, float32, per backend."""
     lines = ["| arguments (float32) | " + " | ".join(BACKENDS) + " |", "|---|" + "---|" * len(BACKENDS)]
     for description, *arguments in EXAMPLES:
-        lines.append(f"| {description} | " + " | ".join(_cells(b, *arguments) for b in BACKENDS) + " |")
+        lines.append(f"| {description} | " + " | ".join(_cell(b, *arguments) for b in BACKENDS) + " |")
     return "\n".join(lines) + "\n"
 
 

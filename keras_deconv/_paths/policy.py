@@ -234,7 +234,7 @@ class JaxPolicy(Policy):
 
 
 class TensorFlowPolicy(Policy):
-    """tensorflow: TF's op where its kernels exist; ``phase`` for dilation; ``matmul`` for non-overlapping taps."""
+    """tensorflow: TF's own op where its kernels exist; ``phase`` or 2D calls per depth phase for dilation."""
 
     name = "tensorflow"
     sizes_outputs = True
@@ -253,15 +253,15 @@ class TensorFlowPolicy(Policy):
     def auto_path(self, kernel_size: Sequence[int], strides: Sequence[int], dilation_rate: Sequence[int],
                   groups: int, dtype: str, output_elements: Optional[int] = None) -> str:
         native = self.native_supports(len(strides), dilation_rate, groups, dtype)
-        dilated = any(d > 1 for d in dilation_rate)
-        if not taps_overlap(kernel_size, strides, dilation_rate):
-            return "matmul"  # T2: a matmul and a depth-to-space beat TF's op on its Eigen kernels.
-        if dilated and len(strides) == 3:
+        overlapping = taps_overlap(kernel_size, strides, dilation_rate)
+        if overlapping and len(strides) == 3 and any(d > 1 for d in dilation_rate):
             # T3, T4 (portability): no 3D space-to-batch (LiteRT) and no dilated Conv3D (Eigen).
             return "depth_phases" if groups == 1 and dtype in ("float16", "float32", "float64") else "matmul"
-        if native and len(strides) == 3 and groups == 1 and _large(output_elements):
+        if not native:
+            return "phase" if overlapping else "matmul"  # T2: dilation, complex, bfloat16.
+        if overlapping and len(strides) == 3 and groups == 1 and _large(output_elements):
             return "phase"  # T5: TF's 3D op on Eigen needs 1.3x phase's memory; derivatives below.
-        return "native" if native else "phase"  # T6
+        return "native"  # T6: Keras's own op on TensorFlow, so never slower than it.
 
     def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
                          dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,

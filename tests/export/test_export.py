@@ -198,7 +198,7 @@ import sys
 import numpy as np
 sys.path.insert(0, sys.argv[2])
 from test_export import MODELS, SIZES, build_model, inputs
-from keras_deconv._paths.policy import _onednn_enabled
+from keras_deconv.cli.bench.suite import onednn_enabled
 
 folder = sys.argv[1]
 for name in MODELS:
@@ -207,7 +207,7 @@ for name in MODELS:
     np.save(f"{folder}/{name}_x.npy", x)
     np.save(f"{folder}/{name}_y.npy", np.asarray(model(x)))
     model.export(f"{folder}/{name}", format="tf_saved_model", verbose=False)
-print("onednn" if _onednn_enabled() else "no onednn")
+print("onednn" if onednn_enabled() else "no onednn")
 """
 
 #: Runs those models with oneDNN off (Eigen's CPU kernels; same argv); prints the largest relative difference.

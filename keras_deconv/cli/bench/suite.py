@@ -43,12 +43,24 @@ def _versions(backend: str) -> Dict[str, str]:
     if backend in ("jax", "tensorflow"):
         versions[backend] = __import__(backend).__version__
     if backend == "tensorflow":
-        # TF's CPU kernels are oneDNN's or Eigen's (its default without AVX-512),
-        # and `auto` follows (TensorFlowPolicy): runs with and without differ.
-        from keras_deconv._paths.policy import _onednn_enabled
-
-        versions["oneDNN"] = "on" if _onednn_enabled() else "off"
+        # TF's CPU kernels are oneDNN's or Eigen's (its default without AVX-512):
+        # the graph is the same, the kernels' times differ.
+        versions["oneDNN"] = "on" if onednn_enabled() else "off"
     return versions
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its CPU kernels through oneDNN (reported, never read by ``auto``).
+
+    The x86 default with AVX-512; off with TF_ENABLE_ONEDNN_OPTS=0. A private
+    module of TF's: False wherever it is missing.
+    """
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return False
 
 
 #: Environment variables that change how the frameworks compute (recorded where set).
