@@ -158,8 +158,8 @@ def choose_path(backend: str, kernel_size: Sequence[int], strides: Sequence[int]
     """The algorithm ``path="auto"`` runs for these arguments on ``backend``.
 
     The rules are the backend policies' (``keras_deconv/_paths/policy.py``);
-    ``docs/rules.md`` has the figures behind each. On an ``accelerator`` (GPU, TPU), the backend's native op wherever it runs
-    the arguments: no accelerator measurements back any other choice yet.
+    ``docs/rules.md`` has the figures behind each. On an ``accelerator``
+    (GPU, TPU), the backend's native op wherever it runs the arguments.
     The answer is a ``path=`` value or, on JAX for 3D kernels whose taps
     overlap, ``"depth_phases"``: an algorithm only ``auto`` runs (2D ``auto``
     calls, one per output depth phase; ``keras_deconv/_paths/depth.py``).
@@ -223,9 +223,9 @@ def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate:
     return tuple(name for name in PATHS if name != "native" or native)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def path_options(backend: str, accelerator: bool) -> Options:
-    """The paths' options for ``backend`` on a CPU or an accelerator: the policy's, plus ``auto`` for 2D planes."""
+    """The paths' options for ``backend`` (CPU or accelerator): the policy's, plus ``auto`` for 2D planes."""
     return dataclasses.replace(policy.for_backend(backend).options(accelerator), plane=_auto_plane)
 
 
@@ -322,7 +322,8 @@ def _choose(x: Any, plan: Plan, path: str, accelerator: bool
     size = None
     if auto:
         size = _size_for_rules(each.output_shape)  # wrapping (below) keeps the output shape
-        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups, size, accelerator)
+        path = _auto_path(x, each.kernel_size, each.strides, each.dilation_rate, each.groups, size,
+                          accelerator)
     if any(plan.folds) and rules.wraps_circular_inputs(path):
         plan = wrap_instead_of_fold(plan)
         each = one_group(plan) if by_group else plan

@@ -110,7 +110,7 @@ def test_report_structure(report):
     assert report["machine"]["cores"] >= 1
     assert "keras" in report["versions"] and "torch" in report["versions"]
     if BACKEND == "tensorflow":
-        # TF's kernels (oneDNN's or Eigen's) and auto's choices follow oneDNN.
+        # TF's kernels are oneDNN's or Eigen's: reported with the run.
         from keras_deconv.cli.bench.suite import onednn_enabled
 
         assert report["versions"]["oneDNN"] == ("on" if onednn_enabled() else "off")

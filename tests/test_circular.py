@@ -57,11 +57,8 @@ def _id(case):
 def test_every_path_matches_the_reference(case, route, rng, assert_close, monkeypatch):
     # Both ways of computing a circular axis of known length, whichever the
     # backend's policy takes: the full output folded, or the input wrapped around.
-    # (Where JAX's policy folds the values and wraps for the derivatives, the
-    # values are the fold's; tests/test_gradients.py checks the derivatives.)
     rules = type(policy.current())
-    monkeypatch.setattr(rules, "wraps_circular_inputs", lambda self, *arguments: route == "wrap")
-    monkeypatch.setattr(rules, "folds_values_wraps_derivatives", lambda self, *arguments: False)
+    monkeypatch.setattr(rules, "wraps_circular_inputs", lambda self, path: route == "wrap")
     rank, kernel, strides, dilation, groups, padding, fmt, n = case
     channels_first = fmt == "channels_first"
     x = rng.standard_normal((2,) + (n,) * rank + (2 * groups,)).astype("float32")

@@ -155,7 +155,8 @@ def test_from_keras_converts_graphs_with_keras_ops_calls_shared_layers_and_neste
     # and a nested functional model: every transposed layer replaced, the outputs kept.
     inputs = keras.Input((4, 4, 2))
     inner_inputs = keras.Input((8, 8, 3))
-    inner = keras.Model(inner_inputs, keras.layers.Conv2DTranspose(2, 2, strides=2)(keras.ops.tanh(inner_inputs)))
+    inner_outputs = keras.layers.Conv2DTranspose(2, 2, strides=2)(keras.ops.tanh(inner_inputs))
+    inner = keras.Model(inner_inputs, inner_outputs)
     shared = keras.layers.Conv2DTranspose(2, 3, padding="same")
     y = keras.layers.Conv2DTranspose(3, 2, strides=2)(inputs / 255.0)
     y = inner(keras.ops.concatenate([y, y * 2.0], axis=-1)[..., :3])
@@ -168,12 +169,15 @@ def test_from_keras_converts_graphs_with_keras_ops_calls_shared_layers_and_neste
     assert_close(converted(x), model(x))
 
 
-def test_load_model_with_custom_objects_reads_an_h5_file_into_this_packages_layers(tmp_path, rng, assert_close):
+def test_load_model_with_custom_objects_reads_an_h5_file_into_this_packages_layers(tmp_path, rng,
+                                                                                   assert_close):
     # docs/migration.md: a legacy .h5 file (the format tf.keras 2 writes) loads
     # straight into this package's layers.
-    model = keras.Sequential([keras.Input((4, 4, 2)),
-                              keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
-                              keras.layers.Conv2DTranspose(2, 2, strides=2)])
+    model = keras.Sequential([
+        keras.Input((4, 4, 2)),
+        keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2DTranspose(2, 2, strides=2),
+    ])
     path = str(tmp_path / "model.h5")
     model.save(path)
     custom_objects = {"Conv1DTranspose": keras_deconv.Conv1DTranspose,

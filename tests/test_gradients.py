@@ -33,8 +33,7 @@ CASES = [
      dict(dilation_rate=2, padding="same"), "same"),
     ("2d-groups-int-padding-channels_first", (1, 3, 3, 4), (3, 3, 1, 4),
      dict(strides=2, dilation_rate=2, padding=1, groups=2, data_format="channels_first"), [1, 1]),
-    # Kernels a multiple of the stride: every phase reads the same rows, and JAX's
-    # `phase` runs them as one convolution (merges_phases; 1D `auto` takes it).
+    # Kernels a multiple of the stride: every phase reads the same rows.
     ("2d-kernel-multiple-of-stride-same", (1, 3, 3, 2), (4, 4, 3, 2),
      dict(strides=2, padding="same"), "same"),
     ("1d-kernel-multiple-of-stride-output_padding", (2, 3, 2), (6, 2, 2),
@@ -55,8 +54,7 @@ CASES = [
     # Stride 1, the kernel longer than the input on a dilated axis (wrapping tiles it).
     ("2d-circular-stride1-dilated", (1, 4, 3, 2), (3, 2, 2, 2),
      dict(dilation_rate=(2, 1), padding="circular"), "circular"),
-    # Kernels a multiple of the stride: JAX's merged phases, whose circular
-    # values fold and whose derivatives wrap (JaxPolicy.folds_values_wraps_derivatives).
+    # Kernels a multiple of the stride, folded (every phase reads the same rows).
     ("2d-circular-kernel-multiple-of-stride", (1, 3, 3, 2), (4, 4, 3, 2),
      dict(strides=2, padding="circular"), "circular"),
     ("2d-circular-kernel-multiple-of-stride-groups-channels_first", (1, 3, 2, 4), (4, 2, 1, 4),
@@ -185,21 +183,18 @@ def test_gradients_match_finite_differences(name, x_shape, w_shape, arguments, p
 CIRCULAR_CASES = [case for case in CASES if "circular" in case[0]]
 
 
-@pytest.mark.parametrize("route", ["fold", "wrap", "fold values, wrap derivatives"])
+@pytest.mark.parametrize("route", ["fold", "wrap"])
 @pytest.mark.parametrize("name, x_shape, w_shape, arguments, padding", CIRCULAR_CASES,
                          ids=[c[0] for c in CIRCULAR_CASES])
 def test_circular_gradients_either_route(name, x_shape, w_shape, arguments, padding, route, monkeypatch,
                                          assert_close, precision):
     # Both ways of computing circular axes of known length (each backend's policy picks
     # one), each with the derivatives auto picks for its crops (on JAX: wrapped stride-1
-    # axes take `adjoint`'s for both, folded ones the values' own), and the two mixed:
-    # the values folded, the derivatives through the wrapped input (JAX's merged
-    # phases; elsewhere the derivatives are the values' own, so that route folds).
+    # axes take `adjoint`'s for both, folded ones the values' own).
     from keras_deconv._paths import policy
 
     rules = type(policy.current())
-    monkeypatch.setattr(rules, "wraps_circular_inputs", lambda self, *a: route != "fold")
-    monkeypatch.setattr(rules, "folds_values_wraps_derivatives", lambda self, *a: route.startswith("fold "))
+    monkeypatch.setattr(rules, "wraps_circular_inputs", lambda self, path: route == "wrap")
     check_gradients_against_finite_differences(name, x_shape, w_shape, arguments, padding, "auto",
                                                assert_close, precision)
 
@@ -215,55 +210,14 @@ def test_circular_gradients_either_route(name, x_shape, w_shape, arguments, padd
 ])
 def test_jax_derivatives_follow_the_crops(crops, algorithms, strided):
     # XLA's kernel derivatives of `correlation` and `adjoint` each run slow on one side of
-    # 'same''s crops on stride-1 axes, and `phase`'s input derivative past them on strided
-    # ones (JaxPolicy.derivative_paths has the timings): 2D k3 d2 with strides 1, and k3
-    # d1 with strides 2. Strides with dilation keep `phase`'s own at any crops.
+    # 'same''s crops on stride-1 axes (rule J7), and `phase`'s input derivative past them
+    # on strided ones (J8): 2D k3 d2 with strides 1, and k3 d1 with strides 2.
     from keras_deconv.ops import derivative_paths
 
     assert derivative_paths("jax", "phase", (3, 3), (1, 1), (2, 2), 1, 1000, crops) == algorithms
     assert derivative_paths("jax", "phase", (3, 3), (2, 2), (1, 1), 1, 1000, crops) == strided
-    assert derivative_paths("jax", "phase", (3, 3), (2, 2), (2, 2), 1, 1000, crops) == ("phase", "phase")
-
-
-@pytest.mark.parametrize("crops, algorithms", [
-    (None, ("phase", "correlation")),  # 'same'
-    (((3, 3), (3, 3)), ("phase", "correlation")),  # circular, wrapped around
-    (((0, 0), (0, 0)), ("phase", "correlation")),  # circular folded, or 'valid'
-])
-def test_jax_merged_phases_keep_their_input_derivative(crops, algorithms):
-    # Kernels a multiple of the stride merge the phases into one convolution, whose
-    # own input derivative beat `adjoint`'s on the wrapped input (JaxPolicy.derivative_paths).
-    from keras_deconv.ops import derivative_paths
-
-    assert derivative_paths("jax", "phase", (4, 4), (2, 2), (1, 1), 1, 1000, crops) == algorithms
-
-
-@pytest.mark.skipif(keras.backend.backend() != "jax",
-                    reason="the folded values with wrapped derivatives are JAX's")
-def test_jax_eager_circular_calls_trace_the_mixed_route_once(monkeypatch):
-    # The route's function is compiled (jax.jit) once per argument set, as
-    # path_function's are: a second eager call must not trace it again
-    # (before the cache, every eager call recompiled: 88-92 ms against 0.6-1.0).
-    from keras_deconv._paths import policy
-
-    rules = policy.current()
-    assert rules.folds_values_wraps_derivatives("phase", (4, 4), (2, 2), (1, 1))
-    traces = []
-    fold = rules.fold_circular
-
-    def counted(self, y, folds):
-        traces.append(1)
-        return fold(y, folds)
-
-    monkeypatch.setattr(type(rules), "fold_circular", counted)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, 5, 6, 3)).astype("float32")
-    w = rng.normal(size=(4, 4, 2, 3)).astype("float32")
-    first = np.asarray(conv_transpose(x, w, strides=2, padding="circular"))
-    assert len(traces) == 1
-    second = np.asarray(conv_transpose(x, w, strides=2, padding="circular"))
-    assert len(traces) == 1
-    np.testing.assert_array_equal(first, second)
+    # Undilated stride 1: phase's own (J9 covers dilation only).
+    assert derivative_paths("jax", "phase", (3, 3), (1, 1), (1, 1), 1, 1000) == ("phase", "phase")
 
 
 def test_one_fit_step_changes_weights_and_lowers_the_loss():
@@ -389,8 +343,6 @@ def test_jax_kernel_gradient_in_blocks_equals_one_convolution(strides, dilation_
 
     import jax
 
-    from keras_deconv._paths.policy import JaxPolicy
-
     # The module, not the function of the same name that keras_deconv._paths exports.
     correlation = importlib.import_module("keras_deconv._paths.correlation")
     rng = np.random.default_rng(11)
@@ -400,7 +352,7 @@ def test_jax_kernel_gradient_in_blocks_equals_one_convolution(strides, dilation_
         dy_shape = correlation.result_shape(x, kernel, strides, dilation_rate, 1, crops)
         dy = jax.numpy.asarray(rng.standard_normal(dy_shape))
         whole = correlation._kernel_gradient(x, dy, kernel, strides, dilation_rate, 1, crops)
-        monkeypatch.setattr(JaxPolicy, "kernel_gradient_block", lambda *args: 3)
+        monkeypatch.setattr(correlation, "kernel_gradient_block", lambda *args: 3)
         blocks = correlation._kernel_gradient(x, dy, kernel, strides, dilation_rate, 1, crops)
         assert whole.shape == blocks.shape == kernel.shape
         assert_close(blocks, whole)
@@ -410,18 +362,19 @@ def test_jax_kernel_gradient_in_blocks_equals_one_convolution(strides, dilation_
 def test_jax_auto_gradients_where_the_policy_takes_blocks(monkeypatch, assert_close, precision):
     # The policy's own rule on a shape it applies to (a batch of 32 on a 32x32 plane,
     # k3 s2): path="auto"'s gradients against matmul's autodiff.
+    import importlib
+
     import jax
 
-    from keras_deconv._paths.policy import JaxPolicy
-
+    correlation = importlib.import_module("keras_deconv._paths.correlation")
     taken = []
-    rule = JaxPolicy.kernel_gradient_block
+    rule = correlation.kernel_gradient_block
 
     def recorded(*args):
         taken.append(rule(*args))
         return taken[-1]
 
-    monkeypatch.setattr(JaxPolicy, "kernel_gradient_block", recorded)
+    monkeypatch.setattr(correlation, "kernel_gradient_block", recorded)
     rng = np.random.default_rng(12)
     with precision("float64"):
         x = jax.numpy.asarray(rng.standard_normal((32, 32, 32, 3)))
@@ -438,9 +391,8 @@ def test_jax_auto_gradients_where_the_policy_takes_blocks(monkeypatch, assert_cl
 
 
 def test_kernel_gradient_block_rule():
-    from keras_deconv._paths.policy import for_backend
+    from keras_deconv._paths.correlation import kernel_gradient_block as rule
 
-    rule = for_backend("jax").kernel_gradient_block
     assert rule((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 16  # a depth phase of the 64^3 volume
     assert rule((32, 16, 16, 128), (3, 3), (2, 2), (1, 1), 1) == 0  # a small plane
     assert rule((8, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0  # a small batch
@@ -448,7 +400,6 @@ def test_kernel_gradient_block_rule():
     assert rule((64, 64, 64, 64), (3, 3), (1, 1), (1, 1), 1) == 0  # stride 1
     assert rule((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 2) == 0  # grouped
     assert rule((None, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0  # a symbolic batch
-    assert for_backend("tensorflow").kernel_gradient_block((64, 64, 64, 64), (3, 3), (2, 2), (1, 1), 1) == 0
 
 
 #: Argument sets TF's own op runs (no dilation).
@@ -461,8 +412,8 @@ UNDILATED_CASES = [case for case in CASES if set(per_axis(case[3].get("dilation_
                          ids=[c[0] for c in UNDILATED_CASES])
 def test_tensorflow_phase_values_with_native_derivatives_match_finite_differences(
         name, x_shape, w_shape, arguments, padding, monkeypatch, assert_close, precision):
-    # Without oneDNN, auto computes a large 3D output with `phase` and differentiates TF's
-    # own op (TensorFlowPolicy.derivative_paths; a tf.custom_gradient in its `compile`).
+    # auto computes a large 3D output with `phase` and differentiates TF's own op
+    # (rule T5: TensorFlowPolicy.derivative_paths; a tf.custom_gradient in its `compile`).
     # Forced here on every undilated argument set: eagerly against finite differences,
     # then under tf.function (where the gradient's own forward is pruned) against eager.
     import tensorflow as tf

@@ -39,7 +39,8 @@ print(json.dumps(answers))
 def _answers(onednn):
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "KERAS_BACKEND": "tensorflow",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", GRID], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", GRID], env=env, capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -17,8 +17,7 @@ from keras.ops import convert_to_numpy
 
 import keras_deconv
 from keras_deconv._paths import policy
-from keras_deconv._paths.common import phases_share_window
-from keras_deconv.ops import available_paths, conv_transpose, path_function
+from keras_deconv.ops import available_paths, conv_transpose
 from keras_deconv.reference import reference_conv_transpose
 
 
@@ -231,42 +230,3 @@ def test_depth_phases_matches_reference_with_groups_crops_and_output_size(case, 
     assert_close(conv_transpose(x, w, **arguments), expected)
 
 
-MERGED_PHASES = [case for case in GRID
-                 if phases_share_window((case[1],) * case[0], (case[2],) * case[0], (case[3],) * case[0])]
-
-
-@pytest.fixture
-def merged_phases(monkeypatch):
-    """``phase`` with its phases merged into one convolution (JAX's rule) on every backend; counts the calls.
-
-    The bound paths are cached (``ops.path_function``, jit-compiled on JAX):
-    cleared before and after, so that neither this rule nor another leaks.
-    """
-    rules = type(policy.current())
-    monkeypatch.setattr(rules, "merges_phases", True)
-    monkeypatch.setattr(rules, "crops_phase_inputs", False)  # TensorFlow's window-only phases never merge
-    calls = []
-    conv = rules.conv
-
-    def counted(self, *args, **kwargs):
-        calls.append(args[1].shape)
-        return conv(self, *args, **kwargs)
-
-    monkeypatch.setattr(rules, "conv", counted)
-    path_function.cache_clear()
-    yield calls
-    path_function.cache_clear()
-
-
-@pytest.mark.parametrize("case", MERGED_PHASES, ids=[_case_id(c) for c in MERGED_PHASES])
-def test_merged_phases_match_reference_on_grid(case, rng, assert_close, merged_phases):
-    _check_grid_case(case, rng, assert_close, path="phase")
-    rank, _, s, *_ = case
-    # One convolution, to every phase's filters.
-    assert len(merged_phases) == 1 and merged_phases[0][-1] == 2 * s**rank, merged_phases
-
-
-def test_phases_merge_only_where_every_phase_reads_the_same_rows(rng, merged_phases):
-    x = rng.standard_normal((1, 4, 4, 3)).astype("float32")
-    conv_transpose(x, rng.standard_normal((3, 3, 2, 3)).astype("float32"), strides=2, path="phase")
-    assert len(merged_phases) == 4  # k3 s2: phases of 2 and 1 taps, one convolution each

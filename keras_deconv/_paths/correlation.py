@@ -142,7 +142,7 @@ def correlation(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequ
 
 def _kernel_gradient(x: Any, dy: Any, kernel_shape: Any, strides: Sequence[int], dilation_rate: Sequence[int],
                      groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
-    """``d<x, G(dy, w)>/dw``: JAX's transpose of ``G`` in ``w``, in blocks where ``kernel_gradient_block`` says so.
+    """``d<x, G(dy, w)>/dw``: JAX's transpose of ``G`` in ``w``, in blocks (``kernel_gradient_block``).
 
     The transpose is one convolution whose input channels are ``x``'s batch
     entries and whose output channels are ``x``'s channels. Blocks of at most

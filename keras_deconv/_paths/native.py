@@ -34,7 +34,6 @@ def native(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[
 
 def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
                          groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
-    import torch
     import torch.nn.functional as F
 
     rank = len(strides)
@@ -163,5 +162,7 @@ def tensorflow_conv_by_group(x: Any, kernel: Any, padding: str, dilation_rate: T
     groups = x.shape[-1] // kernel.shape[-2]
     if groups == 1:
         return keras_conv(x, kernel, padding, dilation_rate)
-    return tensorflow_by_group(lambda part, group_kernel: keras_conv(part, group_kernel, padding, dilation_rate),
-                               x, kernel, groups)
+    def one(part: Any, group_kernel: Any) -> Any:
+        return keras_conv(part, group_kernel, padding, dilation_rate)
+
+    return tensorflow_by_group(one, x, kernel, groups)
