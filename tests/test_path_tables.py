@@ -68,3 +68,16 @@ def test_auto_path_table_matches_the_policy(document):
 
 if __name__ == "__main__":
     print(auto_path_table(), end="")
+
+
+def test_every_rule_id_in_the_code_has_a_row_of_figures():
+    # Rule IDs (A1, J3, T5...) as the code's comments and docstrings name them.
+    import re
+
+    sources = [ROOT / "keras_deconv/_paths/policy.py", ROOT / "keras_deconv/_paths/correlation.py",
+               ROOT / "keras_deconv/_paths/native.py"]
+    ids = {match for path in sources for match in re.findall(r"\b([APJTN]\d{1,2})\b", path.read_text())}
+    rows = set(re.findall(r"^\| ([APJTN]\d{1,2}) \|", (ROOT / "docs/rules.md").read_text(), re.MULTILINE))
+    assert len(ids) >= 20, sorted(ids)
+    assert ids <= rows, f"rule IDs without a row in docs/rules.md: {sorted(ids - rows)}"
+    assert len((ROOT / "keras_deconv/_paths/policy.py").read_text().splitlines()) < 350

@@ -210,22 +210,9 @@ class JaxPolicy(Policy):
         return path == "depth_phases"  # J10: no fold over the full 3D output.
 
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
-        # Eagerly a path is dozens of small operations; jit makes it one (inlined inside an outer jit).
-        import jax
+        from keras_deconv._paths.compile import jax_compile
 
-        if derivatives is None:
-            return jax.jit(values)  # type: ignore[no-any-return]
-        for_input, for_kernel = derivatives
-        function = jax.custom_jvp(values)
-
-        def jvp(primals: Any, directions: Any) -> Any:
-            # Bilinear: the JVP is f(dx, w) + f(x, dw); JAX transposes each term
-            # for reverse mode, so each argument's gradient is its algorithm's.
-            (x, kernel), (dx, dkernel) = primals, directions
-            return values(x, kernel), for_input(dx, kernel) + for_kernel(x, dkernel)
-
-        function.defjvp(jvp)
-        return jax.jit(function)  # type: ignore[no-any-return]
+        return jax_compile(values, derivatives)
 
     def native(self) -> Path:
         from keras_deconv._paths.native import jax_conv_transpose
@@ -286,31 +273,9 @@ class TensorFlowPolicy(Policy):
         return tensorflow_fold_circular(y, folds)
 
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
-        # Another algorithm's derivatives: TF differentiates its operations inside
-        # the gradient (under tf.function the forward they record is pruned).
-        if derivatives is None:
-            return values
-        import tensorflow as tf
+        from keras_deconv._paths.compile import tensorflow_compile
 
-        for_input, for_kernel = derivatives
-
-        @tf.custom_gradient
-        def function(x: Any, kernel: Any) -> Any:
-            def gradient(upstream: Any) -> Any:
-                one = for_kernel is for_input
-                with tf.GradientTape(persistent=not one) as tape:
-                    tape.watch([x, kernel])
-                    y_input = for_input(x, kernel)
-                    y_kernel = y_input if one else for_kernel(x, kernel)
-                if one:
-                    return tape.gradient(y_input, [x, kernel], output_gradients=upstream)
-                return (tape.gradient(y_input, x, output_gradients=upstream),
-                        tape.gradient(y_kernel, kernel, output_gradients=upstream))
-
-            return values(x, kernel), gradient
-
-        # Tensors, not variables: a variable read inside a custom gradient would need a gradient of its own.
-        return lambda x, kernel: function(tf.convert_to_tensor(x), tf.convert_to_tensor(kernel))
+        return tensorflow_compile(values, derivatives)
 
     def native(self) -> Path:
         from keras_deconv._paths.native import tensorflow_conv_transpose
