@@ -1,7 +1,7 @@
-"""The README's and docs/backends.md's table of what ``path="auto"`` runs comes from the policy.
+"""docs/backends.md's table of what ``path="auto"`` runs comes from the policy.
 
 ``python tests/test_path_tables.py`` prints the table; paste it between the
-markers in both files when a rule in ``keras_deconv/_paths/policy.py`` changes.
+markers when a rule in ``keras_deconv/_paths/policy.py`` changes.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _section(path):
     return text.split(START, 1)[1].split(END, 1)[0].strip("\n") + "\n"
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/backends.md"])
+@pytest.mark.parametrize("document", ["docs/backends.md"])
 def test_auto_path_table_matches_the_policy(document):
     assert _section(ROOT / document) == auto_path_table(), (
         f"{document}'s table of path='auto' disagrees with the policy; "
