@@ -132,18 +132,6 @@ def test_tensorflow_second_order_under_xla_matches_eager(rng, assert_close, case
     _check_tensorflow_second_order(rng, assert_close, case, padding, route)
 
 
-@needs["tensorflow"]
-def test_tensorflow_second_order_under_xla_with_another_paths_derivatives(rng, assert_close, monkeypatch):
-    # Rule T5 (phase's values, TF's op's derivatives through tf.custom_gradient),
-    # made to fire on a small output.
-    from keras_deconv._paths import policy
-
-    monkeypatch.setattr(policy, "LARGE_OUTPUT", 10)
-    assert policy.for_backend("tensorflow").derivative_paths("phase", (3, 3, 3), (2, 2, 2), (1, 1, 1), 1,
-                                                             1000) == ("native", "native")
-    _check_tensorflow_second_order(rng, assert_close, ((3, 3, 3), (2, 2, 2), (1, 1, 1), 1), "same", "auto")
-
-
 def _check_tensorflow_second_order(rng, assert_close, case, padding, route):
     import tensorflow as tf
 

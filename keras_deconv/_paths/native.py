@@ -161,7 +161,7 @@ def torch_conv(x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]
 def tensorflow_conv_by_group(x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]) -> Any:
     """``Options.conv`` on TensorFlow's CPU: Keras's convolution, one call per group.
 
-    TF's grouped convolution gradient is slow on CPU (rule T7, docs/rules.md).
+    TF's grouped convolution gradient is slow on CPU (rule T6, docs/rules.md).
     """
     groups = x.shape[-1] // kernel.shape[-2]
     if groups == 1:

@@ -37,7 +37,7 @@ from keras_deconv._paths.common import fold_circular, taps_overlap
 from keras_deconv._paths.options import Options, keras_conv
 from keras_deconv.arithmetic import same_crop
 
-#: Outputs of more than this many values are "large" (memory rules J2, T5, N1).
+#: Outputs of more than this many values are "large" (memory rules J2 and N1).
 LARGE_OUTPUT = 2**24
 
 Path = Callable[..., Any]
@@ -246,36 +246,21 @@ class TensorFlowPolicy(Policy):
             return "depth_phases" if groups == 1 and dtype in ("float16", "float32", "float64") else "matmul"
         if not native:
             return "phase" if overlapping else "matmul"  # T2: dilation, complex, bfloat16.
-        if overlapping and len(strides) == 3 and groups == 1 and _large(output_elements):
-            return "phase"  # T5: TF's 3D op on Eigen needs 1.3x phase's memory; derivatives below.
-        return "native"  # T6: Keras's own op on TensorFlow, so never slower than it.
-
-    def derivative_paths(self, path: str, kernel_size: Sequence[int], strides: Sequence[int],
-                         dilation_rate: Sequence[int], groups: int, output_elements: Optional[int] = None,
-                         crops: Crops = None, dtype: str = "float32") -> Tuple[str, str]:
-        large_3d = len(strides) == 3 and _large(output_elements)
-        if path == "phase" and large_3d and self.native_supports(3, dilation_rate, groups, dtype):
-            return "native", "native"  # T5: TF's op's derivatives take half phase's time.
-        return path, path
+        return "native"  # T5: Keras's own op on TensorFlow, so never slower than it.
 
     def conv(self, accelerator: bool) -> Path:
         if accelerator:
             return keras_conv
-        # T7: TF's grouped convolution gradient is slow on CPU: one call per group.
+        # T6: TF's grouped convolution gradient is slow on CPU: one call per group.
         from keras_deconv._paths.native import tensorflow_conv_by_group
 
         return tensorflow_conv_by_group
 
     def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
-        # T8: one gather and one scatter of the wrapped values (_paths/tensorflow_fold.py).
+        # T7: one gather and one scatter of the wrapped values (_paths/tensorflow_fold.py).
         from keras_deconv._paths.tensorflow_fold import tensorflow_fold_circular
 
         return tensorflow_fold_circular(y, folds)
-
-    def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
-        from keras_deconv._paths.compile import tensorflow_compile
-
-        return tensorflow_compile(values, derivatives)
 
     def native(self) -> Path:
         from keras_deconv._paths.native import tensorflow_conv_transpose
