@@ -255,6 +255,7 @@ def test_readme_section_is_rewritten_from_the_reports(report, tmp_path):
     text = readme.read_text()
     assert "stale" not in text and text.startswith("# Title") and text.endswith("More.\n")
     section = text.split(tables.README_START)[1].split(tables.README_END)[0]
+    assert section.strip() == (tmp_path / "summary.md").read_text().strip()  # docs/benchmarks.md's
     assert f"| case | {BACKEND} |" in section and TINY.name in section
     headline = report["headline"]
     assert f"**{tables._fmt(headline['forward'])} / {tables._fmt(headline['forward_backward'])}**" in section

@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="torch threads (default: every core this process may use)")
     parser.add_argument("--output", type=Path, help="folder for <backend>.md and <backend>.json")
     parser.add_argument("--markdown-all", action="store_true",
-                        help="merge every <backend>.json in --output into README.md there, and stop")
+                        help="merge every <backend>.json in --output into README.md and summary.md "
+                             "there, and stop")
     parser.add_argument("--readme", type=Path,
                         help="with --markdown-all: also rewrite the benchmark section of this README")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -86,8 +87,11 @@ def _markdown_all(output: Optional[Path], readme: Optional[Path]) -> int:
         raise ValueError("`--markdown-all` needs `--output FOLDER`. Received: output=None")
     (output / "README.md").write_text(merge_markdown(output))
     print(f"wrote {output / 'README.md'}")
+    summary = summary_markdown(read_reports(output))
+    (output / "summary.md").write_text(summary)  # docs/benchmarks.md includes it
+    print(f"wrote {output / 'summary.md'}")
     if readme is not None:
-        readme.write_text(replace_readme_section(readme.read_text(), summary_markdown(read_reports(output))))
+        readme.write_text(replace_readme_section(readme.read_text(), summary))
         print(f"updated the benchmark section of {readme}")
     return 0
 
