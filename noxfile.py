@@ -19,11 +19,18 @@ from typing import Callable
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+# uv creates and fills the environments where it is installed (.ci/run installs
+# it); plain venv and pip elsewhere.
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 nox.options.sessions = ["tests", "crossbackend", "distribution", "export", "lint", "docs", "build",
                         "minimums"]
+
+# uv does not read pip's settings: where pip is told of a folder of wheels (a
+# machine's CPU build of torch, say), uv is told of it too.
+if "PIP_FIND_LINKS" in os.environ:
+    os.environ.setdefault("UV_FIND_LINKS", os.environ["PIP_FIND_LINKS"])
 
 BACKENDS = ["jax", "torch", "tensorflow", "numpy"]
 # Quiet TF's start-up chatter; keep the CPU deterministic enough for the tests.
