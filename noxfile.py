@@ -76,7 +76,14 @@ def tests(session: nox.Session, backend: str) -> None:
     # another backend (porting, the benchmark's yardstick) run in `crossbackend`.
     install(session, backend)
     env = {"KERAS_BACKEND": backend, **QUIET}
-    session.run("pytest", *PARALLEL, *session.posargs, env=env)
+    if backend != "tensorflow":
+        session.run("pytest", *PARALLEL, *session.posargs, env=env)
+        return
+    # TF's CPU kernels are oneDNN's or Eigen's, by the CPU and TF_ENABLE_ONEDNN_OPTS; the
+    # graph is the same with either (tests/test_host_independence.py), the kernels are not:
+    # the whole suite with oneDNN, about a third of it with Eigen's.
+    session.run("pytest", *PARALLEL, *session.posargs, env={**env, "TF_ENABLE_ONEDNN_OPTS": "1"})
+    session.run("pytest", *PARALLEL, "--sample=3", *session.posargs, env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"})
 
 
 @nox.session
