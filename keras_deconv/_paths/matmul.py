@@ -19,6 +19,7 @@ from keras_deconv._paths.common import (
     crop_to_window,
     dynamic_shape,
     interleave,
+    interleave_by_stacking,
     join_phases,
     phase_indices,
     phase_overshoot,
@@ -82,7 +83,8 @@ def matmul_overlap_add(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
         y = tap_products(x, flat_kernel, groups, flat_rows)  # (B, *n, K, F)
         shape = dynamic_shape(y)
         y = reshape(y, [*shape[:-2], *taps, shape[-1]])  # (B, *n, *k, F)
-        return _depth_to_space(y, taps, strides, dilation_rate, crops, flat_rows)
+        return _depth_to_space(y, taps, strides, dilation_rate, crops, flat_rows,
+                               options.stacks_depth_to_space)
 
     per_axis, row_pad = phase_tables(taps, strides, dilation_rate)
     phases: Dict[Tuple[int, ...], Any] = {}
@@ -137,16 +139,21 @@ def _depth_to_space(
     dilation_rate: Sequence[int],
     crops: Sequence[Tuple[int, int]],
     flat_rows: bool,
+    stacks: bool,
 ) -> Any:
     """Non-overlapping taps: pad the tap axes up to the stride, then interleave.
 
-    One transpose (``interleave``), which XLA transposes into another.
+    One transpose (``interleave``), which XLA transposes into another, or in
+    3D values nested stacks where ``stacks`` (``Options.stacks_depth_to_space``).
     """
     rank = len(strides)
     pads = [(0, 0)] * (rank + 1) + [(0, s - k) for k, s in zip(taps, strides)] + [(0, 0)]
     if any(p != (0, 0) for p in pads):
         y = ops.pad(y, pads)
-    y = interleave(y, strides)
+    if rank == 3 and not flat_rows and stacks:
+        y = interleave_by_stacking(y, strides)
+    else:
+        y = interleave(y, strides)
     # y holds n*stride positions; the full output has (n-1)*stride + k_eff.
     overshoot = [s - effective_kernel_size(k, d) for k, s, d in zip(taps, strides, dilation_rate)]
     return crop_to_window(y, crops, overshoot)

@@ -39,12 +39,15 @@ class Options:
             NumPy output (the NumPy backend: memory).
         plane: ``depth_phases``' 2D transposed convolution under the path
             contract (``ops`` gives its ``auto``), or None.
+        stacks_depth_to_space: ``matmul``'s 3D depth-to-space as nested
+            stacks (``common.interleave_by_stacking``), not one transpose.
     """
 
     conv: Callable[..., Any] = keras_conv
     native: Optional[Callable[..., Any]] = None
     writes_phases_eagerly: bool = False
     plane: Optional[Callable[..., Any]] = None
+    stacks_depth_to_space: bool = False
 
 
 #: The options of a path called on its own (docstrings, tests): Keras's convolution.

@@ -209,6 +209,10 @@ class JaxPolicy(Policy):
     def wraps_circular_inputs(self, path: str) -> bool:
         return path == "depth_phases"  # J10: no fold over the full 3D output.
 
+    def options(self, accelerator: bool = False) -> Options:
+        # J11: 3D non-overlapping matmul's depth-to-space as stacks: XLA makes them concatenations (memory).
+        return Options(conv=self.conv(accelerator), native=self.native(), stacks_depth_to_space=True)
+
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
         from keras_deconv._paths.compile import jax_compile
 
