@@ -30,7 +30,7 @@ CASES = [
     ((3, 3, 3), (2, 2, 2), (1, 1, 1), 1),
     ((3, 3, 3), (1, 1, 1), (2, 2, 2), 1),
 ]
-PADDINGS = ["same", "valid", "circular"]
+PADDINGS = ["same", "circular"]
 
 
 def _routes(kernel_size, dilation, groups):
