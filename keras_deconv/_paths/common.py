@@ -256,19 +256,25 @@ def _tensorflow_slice(y: Any, slices: Sequence[slice]) -> Any:
     Under XLA, TF differentiates a slice with ``XlaDynamicUpdateSlice``, which
     has no gradient of its own (second order fails inside
     ``tf.function(jit_compile=True)``); a split's gradient is a concatenation,
-    differentiable at any order, and like the slice's pad one pass.
+    differentiable at any order, and like the slice's pad one pass. The sizes
+    are computed, never -1, which ONNX's Split does not take.
     """
     import tensorflow as tf
 
+    sizes = dynamic_shape(y)
     for axis, cut in enumerate(slices):
-        start, stop = cut.start or 0, cut.stop
-        if stop is None:
-            if start:
-                y = tf.split(y, [start, -1], axis=axis)[1]
-        elif stop < 0:
-            y = tf.split(y, [start, -1, -stop], axis=axis)[1]
-        else:
-            y = tf.split(y, [start, stop - start, -1], axis=axis)[1]
+        if cut.start is None and cut.stop is None:
+            continue
+        length, start = sizes[axis], cut.start or 0
+        stop = length if cut.stop is None else (length + cut.stop if cut.stop < 0 else cut.stop)
+        parts = [start, stop - start, length - stop]
+        keep = 1
+        if not start:  # no rows before the window
+            parts, keep = parts[1:], 0
+        if cut.stop is None:  # no rows after it
+            parts = parts[:-1]
+        if len(parts) > 1:
+            y = tf.split(y, parts, axis=axis)[keep]
     return y
 
 

@@ -45,9 +45,10 @@ def torch_crop(y: Any, crops: Sequence[Tuple[int, int]]) -> Any:
     crops = tuple((int(before), int(after)) for before, after in crops)
     if not any(before or after for before, after in crops):
         return y
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
         # torch.compile traces the views and plans the gradient itself (and
-        # cannot trace the Function's class being made).
+        # cannot trace the Function's class being made); the ONNX exporter's
+        # tracer needs no gradient.
         return _view(y, crops)
     if torch.is_grad_enabled() or torch._C._functorch.is_functorch_wrapped_tensor(y):
         return _crop_function().apply(y, crops)

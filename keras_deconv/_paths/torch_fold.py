@@ -79,9 +79,10 @@ def torch_fold_circular(y: Any, folds: Folds) -> Any:
     """
     import torch
 
-    if torch.compiler.is_compiling():
-        # torch.compile cannot trace the Function's class being made: the same
-        # in-place adds on a copy, differentiated by autograd's view tracking.
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        # torch.compile cannot trace the Function's class being made, nor the
+        # ONNX exporter's tracer the Function: the same in-place adds on a
+        # copy, differentiated by autograd's view tracking.
         return _fold_in_place(y.clone(), folds)
     if (torch.is_grad_enabled() and y.requires_grad) or torch._C._functorch.is_functorch_wrapped_tensor(y):
         return _fold_function().apply(y, folds)
