@@ -186,9 +186,7 @@ def derivative_paths(backend: str, path: str, kernel_size: Sequence[int], stride
     ``path`` is the values' algorithm (``choose_path``'s answer). On JAX, most
     overlapping 2D and 3D cases take other algorithms' derivatives (among them
     ``adjoint`` and ``correlation``, derivative-only algorithms, ``_paths/correlation.py``);
-    TensorFlow differentiates its own op where ``phase`` computes a large 3D
-    output's values; elsewhere, and for any forced path, the
-    derivatives are the path's own.
+    elsewhere, and for any forced path, the derivatives are the path's own.
     ``crops``: the ``(before, after)`` cut off each axis of the full output
     (None: 'same''s); circular axes wrapped around crop more.
 
@@ -217,10 +215,16 @@ def available_paths(backend: Optional[str] = None, rank: int = 2, dilation_rate:
     """
     rules = policy.current() if backend is None else policy.for_backend(backend)
     dilation = arguments.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    native = _native_runs(rules, rank, dilation, groups, dtype)
+    return tuple(name for name in PATHS if name != "native" or native)
+
+
+def _native_runs(rules: policy.Policy, rank: int, dilation_rate: Tuple[int, ...], groups: int,
+                 dtype: str) -> bool:
+    """Whether the backend's own op runs these arguments (complex dtypes: for their real parts, composed)."""
     if is_complex_dtype(dtype) and not rules.runs_complex("native", dtype):
         dtype = PART_DTYPES[dtype]
-    native = rules.native_supports(rank, dilation, groups, dtype)
-    return tuple(name for name in PATHS if name != "native" or native)
+    return rules.native_supports(rank, dilation_rate, groups, dtype)
 
 
 @functools.cache
@@ -293,9 +297,7 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
 
 def _check_native(rules: policy.Policy, plan: Plan, dtype: str) -> None:
     """``path="native"`` where the backend has no op for the arguments: a clear error."""
-    if is_complex_dtype(dtype) and not rules.runs_complex("native", dtype):
-        dtype = PART_DTYPES[dtype]
-    if not rules.native_supports(plan.rank, plan.dilation_rate, plan.groups, dtype):
+    if not _native_runs(rules, plan.rank, plan.dilation_rate, plan.groups, dtype):
         raise ValueError(
             f"The {rules.name!r} backend has no native transposed convolution for "
             f"dilation_rate={plan.dilation_rate}, groups={plan.groups}, dtype={dtype}; "

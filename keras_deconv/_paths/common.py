@@ -239,15 +239,18 @@ def static_slice(y: Any, slices: Sequence[slice]) -> Any:
     if _symbolic_on_jax(y.shape):
         from jax import lax
 
-        limits = [n if s.stop is None else (n + s.stop if s.stop < 0 else s.stop)
-                  for n, s in zip(y.shape, slices)]
-        return lax.slice(y, starts, limits)
-    sizes = dynamic_shape(y)
-    lengths = [(n if s.stop is None else (n + s.stop if s.stop < 0 else s.stop)) - start
-               for n, s, start in zip(sizes, slices, starts)]
+        return lax.slice(y, starts, [_stop(n, s) for n, s in zip(y.shape, slices)])
     if type(y).__module__.startswith("tensorflow"):
         return _tensorflow_slice(y, slices)
+    lengths = [_stop(n, s) - start for n, s, start in zip(dynamic_shape(y), slices, starts)]
     return ops.slice(y, starts, lengths)
+
+
+def _stop(length: Any, cut: slice) -> Any:
+    """Where ``cut`` ends on an axis of ``length`` (an int or a scalar tensor): its ``stop``, made >= 0."""
+    if cut.stop is None:
+        return length
+    return length + cut.stop if cut.stop < 0 else cut.stop
 
 
 def _tensorflow_slice(y: Any, slices: Sequence[slice]) -> Any:
@@ -266,7 +269,7 @@ def _tensorflow_slice(y: Any, slices: Sequence[slice]) -> Any:
         if cut.start is None and cut.stop is None:
             continue
         length, start = sizes[axis], cut.start or 0
-        stop = length if cut.stop is None else (length + cut.stop if cut.stop < 0 else cut.stop)
+        stop = _stop(length, cut)
         parts = [start, stop - start, length - stop]
         keep = 1
         if not start:  # no rows before the window

@@ -36,7 +36,7 @@ def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_r
                          groups: int, crops: Sequence[Tuple[int, int]]) -> Any:
     import torch.nn.functional as F
 
-    from keras_deconv._paths.torch_crop import torch_crop
+    from keras_deconv._paths.torch_crop import crop_pads, torch_crop
 
     rank = len(strides)
     if rank == 1:
@@ -65,10 +65,7 @@ def torch_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_r
     rest = [(before - p, after - p) for (before, after), p in zip(crops, padding)]
     if all(before >= 0 and after >= 0 for before, after in rest):
         return torch_crop(y, rest)
-    pads = [0, 0]  # F.pad's order: the last axis (channels) first
-    for before, after in reversed(rest):
-        pads += [-before, -after]
-    return F.pad(y, pads)
+    return F.pad(y, [-pad for pad in crop_pads(rest)])
 
 
 def jax_conv_transpose(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Sequence[int],
@@ -166,6 +163,7 @@ def tensorflow_conv_by_group(x: Any, kernel: Any, padding: str, dilation_rate: T
     groups = x.shape[-1] // kernel.shape[-2]
     if groups == 1:
         return keras_conv(x, kernel, padding, dilation_rate)
+
     def one(part: Any, group_kernel: Any) -> Any:
         return keras_conv(part, group_kernel, padding, dilation_rate)
 

@@ -25,8 +25,9 @@ def _view(y: Any, crops: Sequence[Tuple[int, int]]) -> Any:
     return y
 
 
-def _pads(crops: Sequence[Tuple[int, int]]) -> List[int]:
-    """``F.pad``'s pads that undo ``crops`` (its order: the last axis, channels, first)."""
+def crop_pads(crops: Sequence[Tuple[int, int]]) -> List[int]:
+    """``F.pad``'s pads that undo ``crops`` of a channels_last tensor (its order: the last axis,
+    channels, first); negated, they make the crops."""
     pads = [0, 0]
     for before, after in reversed(crops):
         pads += [before, after]
@@ -74,7 +75,7 @@ def _crop_function() -> Any:
 
         @staticmethod
         def backward(ctx: Any, gradient: Any) -> Any:
-            return F.pad(gradient, _pads(ctx.crops)), None
+            return F.pad(gradient, crop_pads(ctx.crops)), None
 
         @staticmethod
         def jvp(ctx: Any, tangent: Any, _: Any) -> Any:
