@@ -385,3 +385,49 @@ def circular_geometry(
         return None, (0, 0), (before, input_length * stride)
     crops = axis_geometry(input_length, kernel_size, stride, dilation, "circular", None)
     return circular_extension(kernel_size, stride, dilation), crops, None
+
+
+def forward_axis(input_length: Any, kernel_size: int, stride: int = 1, dilation: int = 1,
+                 padding: AxisPadding = "valid") -> Tuple[Any, int, Any]:
+    """``(pad_before, pad_after, output length)`` of a forward convolution along one axis.
+
+    The forward definition is ``out[o] = sum_k x[o*stride + k*dilation -
+    pad_before] * w[k]``, zeros outside the input ('circular': the index
+    taken modulo the length). 'valid' pads nothing; 'same' gives
+    ``ceil(n / stride)`` outputs and pads ``total // 2`` before, the rest
+    after (tf.keras); 'circular' gives ``ceil(n / stride)`` outputs with the
+    transposed circular alignment ``max(k_eff - stride, 0) // 2``, the same as
+    'same' when the stride divides ``n``; ints and pairs pad zeros (PyTorch).
+
+    ``pad_after`` is the zeros a 'valid' convolution of the padded input
+    needs for exactly that many outputs: it may exceed the rows read, never
+    fall short, so it is an int for any length. ``pad_before`` is None for
+    'same' with a stride above 1 on a length unknown now (it depends on ``n
+    mod stride``); the output length is None for an unknown (None) length.
+
+    >>> forward_axis(8, 3, stride=2, padding="same")
+    (0, 2, 4)
+    >>> forward_axis(7, 3, stride=2, padding="same")
+    (1, 1, 4)
+    >>> forward_axis(10, 3, stride=1, dilation=2, padding="valid")
+    (0, 0, 6)
+    >>> forward_axis(None, 3, stride=2, padding="circular")
+    (0, 2, None)
+    """
+    k_eff = effective_kernel_size(kernel_size, dilation)
+    padding = axis_padding(padding)
+    if padding == "valid" or not isinstance(padding, str):
+        low, high = (0, 0) if isinstance(padding, str) else padding
+        length = None if input_length is None else (input_length + low + high - k_eff) // stride + 1
+        return low, high, length
+    length = None if input_length is None else (input_length + stride - 1) // stride
+    before: Any
+    if padding == "circular":
+        before = same_crop(kernel_size, stride, dilation) // 2
+    elif stride == 1:
+        before = (k_eff - 1) // 2
+    elif isinstance(input_length, int):
+        before = max((input_length + stride - 1) // stride * stride - stride + k_eff - input_length, 0) // 2
+    else:
+        return None, k_eff - 1, length
+    return before, k_eff - 1 - before, length

@@ -1,4 +1,4 @@
-"""``conv_transpose``: one transposed convolution for every Keras backend.
+"""``conv_transpose`` and ``conv``: transposed and forward convolutions for every Keras backend.
 
 Validation, output arithmetic and the choice of algorithm happen here; the
 algorithms themselves live in ``keras_deconv._paths``.
@@ -24,9 +24,12 @@ from keras import ops
 from keras_deconv import arguments
 from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
-from keras_deconv._paths.common import dynamic_shape, result_shape, wrap_around
+from keras_deconv._paths.common import as_tensors as _tensors
+from keras_deconv._paths.common import flatten_batch as _flatten_batch
+from keras_deconv._paths.common import result_shape, wrap_around
 from keras_deconv._paths.options import DEFAULT, Options
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
+from keras_deconv.forward import Conv, conv, forward_path  # noqa: F401 (public: the forward op)
 from keras_deconv.plan import Plan, one_group, plan_conv_transpose, wrap_instead_of_fold
 
 #: Accepted values of ``path``: "auto" or a name in ``PATHS``.
@@ -130,11 +133,6 @@ def _check_path(path: str) -> str:
     if path not in PATH_NAMES:
         raise ValueError(f"`path` must be one of {PATH_NAMES}. Received: path={path!r}")
     return path
-
-
-def _tensors(inputs: Any, kernel: Any) -> Tuple[Any, Any]:
-    inputs = ops.convert_to_tensor(inputs)
-    return inputs, ops.convert_to_tensor(kernel, dtype=inputs.dtype)
 
 
 def static_size_bound(shape: Sequence[Any]) -> int:
@@ -386,17 +384,3 @@ def _run_path(x: Any, kernel: Any, plan: Plan, path: str, derivatives: Optional[
                                                     plan.dilation_rate, plan.groups, plan.crops, options)
     return path_function(path, plan.strides, plan.dilation_rate, plan.groups, plan.crops,
                          derivatives, options)(x, kernel)
-
-
-def _flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:
-    """Merge several leading batch axes into one (and give back the inverse)."""
-    if batch_axes == 1:
-        return x, lambda y: y
-    shape = dynamic_shape(x)
-    batch_shape = shape[:batch_axes]
-    flat = ops.reshape(x, [-1, *shape[batch_axes:]])
-
-    def restore(y: Any) -> Any:
-        return ops.reshape(y, [*batch_shape, *dynamic_shape(y)[1:]])
-
-    return flat, restore

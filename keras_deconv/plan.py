@@ -188,3 +188,77 @@ def _check_input(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, ...], ra
     if any(isinstance(n, int) and n < 1 for n in spatial):
         raise ValueError(f"Every spatial axis of the input must be at least 1. Received: {received}")
     return tuple(spatial)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvPlan:
+    """A checked forward convolution: normalised arguments, output shape, padding per axis."""
+
+    rank: int
+    strides: Tuple[int, ...]
+    dilation_rate: Tuple[int, ...]
+    groups: int
+    data_format: str
+    kernel_size: Tuple[int, ...]
+    batch_shape: Tuple[Any, ...]
+    output_shape: Tuple[Any, ...]
+    #: ``(before, after)`` zeros (or wrapped rows on circular axes) per axis; ``before`` is None
+    #: for 'same' with a stride on a length unknown now (``arithmetic.forward_axis``).
+    pads: Tuple[Tuple[Optional[int], int], ...]
+    #: Whether each axis is periodic ('circular').
+    circular: Tuple[bool, ...]
+
+
+def plan_conv(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, ...], *, strides: Any = 1,
+              padding: Any = "valid", data_format: Optional[str] = None, dilation_rate: Any = 1,
+              groups: int = 1, shape_name: str = "inputs.shape") -> ConvPlan:
+    """Check a forward convolution's arguments against the shapes and plan it.
+
+    ``kernel_shape`` is Keras's ``kernel_size + (channels // groups, filters)``:
+    the transposed layout read from the other side, so one kernel serves a
+    convolution and its adjoint, ``conv_transpose``.
+
+    >>> plan = plan_conv((2, 7, 7, 4), (3, 3, 2, 6), strides=2, padding="same", groups=2)
+    >>> plan.output_shape, plan.pads
+    ((2, 4, 4, 6), ((1, 1), (1, 1)))
+    """
+    rank = _kernel_rank(kernel_shape)
+    strides_t = arguments.normalize_tuple(strides, rank, "strides")
+    dilation_t = arguments.normalize_tuple(dilation_rate, rank, "dilation_rate")
+    paddings = arguments.axis_paddings(arguments.normalize_padding(padding, rank), rank)
+    data_format_n = arguments.normalize_data_format(data_format)
+    groups = arguments.normalize_positive_int(groups, "groups")
+    received = f"{shape_name}={tuple(input_shape)}"
+    if any(d is None for d in kernel_shape):
+        raise ValueError(f"`kernel` must have a fully known shape. Received: kernel.shape={kernel_shape}")
+    channels = kernel_shape[rank] * groups
+    if len(input_shape) >= rank + 2:
+        axis = -1 if data_format_n == "channels_last" else -rank - 1
+        if input_shape[axis] is not None and input_shape[axis] != channels:
+            raise ValueError(
+                f"The input channels ({input_shape[axis]}) must equal kernel.shape[{rank}] * groups "
+                f"({kernel_shape[rank]} * {groups}). Received: kernel.shape={tuple(kernel_shape)}, "
+                f"groups={groups}, {received}"
+            )
+    # The rest of the input's checks are the transposed convolution's (same channel rules).
+    spatial = _check_input(tuple(input_shape), tuple(kernel_shape[:rank]) + (0, channels), rank,
+                           data_format_n, groups, received)
+    filters = kernel_shape[rank + 1]
+    if filters % groups:
+        raise ValueError(f"The last axis of `kernel` ({filters} filters) must be divisible by `groups`. "
+                         f"Received: groups={groups}, kernel.shape={tuple(kernel_shape)}")
+    kernel_size = tuple(int(k) for k in kernel_shape[:rank])
+    axes = [arithmetic.forward_axis(n, k, s, d, p)
+            for n, k, s, d, p in zip(spatial, kernel_size, strides_t, dilation_t, paddings)]
+    lengths = tuple(length for _, _, length in axes)
+    if any(isinstance(length, int) and length < 1 for length in lengths):
+        raise ValueError(
+            f"The output would be empty: the dilated kernel is longer than the padded input. Received: "
+            f"padding={padding!r}, {received}, kernel.shape={tuple(kernel_shape)}, dilation_rate={dilation_t}"
+        )
+    batch = tuple(input_shape[: len(input_shape) - rank - 1])
+    out_shape = batch + (lengths + (filters,) if data_format_n == "channels_last" else (filters,) + lengths)
+    return ConvPlan(rank=rank, strides=strides_t, dilation_rate=dilation_t, groups=groups,
+                    data_format=data_format_n, kernel_size=kernel_size, batch_shape=batch,
+                    output_shape=out_shape, pads=tuple((before, after) for before, after, _ in axes),
+                    circular=tuple(p == "circular" for p in paddings))

@@ -1,4 +1,4 @@
-"""The NumPy reference: the definition, written out with loops, nothing else.
+"""The NumPy reference: the definitions, written out with loops, nothing else.
 
 It is the oracle of the test-suite and of ``keras-deconv check``, so it
 imports nothing from the rest of the package: it is written from the
@@ -9,6 +9,12 @@ definition alone (not from ``arithmetic``, not from Keras's padding helpers)::
 Kernel layout ``kernel_size + (filters // groups, in_channels)``; input
 channel ``c`` belongs to group ``c // (in_channels // groups)`` and feeds
 filters ``group * filters_per_group + j``.
+
+The forward convolution (``reference_conv``) reads instead of writing::
+
+    out[o] += x[i] * w[k]    with    i = o*stride + k*dilation - pad_before
+
+with Keras's kernel layout ``kernel_size + (in_channels // groups, filters)``.
 """
 
 from __future__ import annotations
@@ -112,6 +118,69 @@ def reference_conv_transpose(x, w, strides, padding, output_padding=None, dilati
                 ws = w[k + (slice(None), slice(g * per_group_channels, (g + 1) * per_group_channels))]
                 filters_of_group = slice(g * per_group_filters, (g + 1) * per_group_filters)
                 out[(slice(None),) + o + (filters_of_group,)] += xs @ ws.T
+    if channels_first:
+        out = np.moveaxis(out, -1, 1)
+    return out
+
+
+def reference_conv(x, w, strides, padding, dilation=None, groups=1, channels_first=False):
+    """Forward convolution of ``x`` (batch, *spatial, C) by ``w`` (*k, C/groups, F) in float64 or complex128.
+
+    Per axis, with ``k_eff = (k - 1) * dilation + 1``:
+
+    - 'valid': no padding, ``floor((n - k_eff) / s) + 1`` outputs;
+    - 'same': ``ceil(n / s)`` outputs; the zeros needed, ``(out - 1)*s + k_eff - n``
+      (at least 0), split with the smaller half before (tf.keras);
+    - 'circular': ``ceil(n / s)`` outputs, pad_before ``max(k_eff - s, 0) // 2``
+      (the transposed circular alignment), every index read modulo ``n``;
+    - int p / pair (a, b): that many zeros before and after (PyTorch).
+
+    >>> x = np.arange(4.0).reshape(1, 4, 1); w = np.ones((2, 1, 1))
+    >>> reference_conv(x, w, (2,), "valid")[0, :, 0].tolist()
+    [1.0, 5.0]
+    """
+    x = np.asarray(x)
+    w = np.asarray(w)
+    rank = w.ndim - 2
+    if channels_first:
+        x = np.moveaxis(x, 1, -1)
+    dtype = np.complex128 if np.iscomplexobj(x) or np.iscomplexobj(w) else np.float64
+    x = x.astype(dtype)
+    w = w.astype(dtype)
+    dilation = dilation or (1,) * rank
+    spatial_in = x.shape[1:-1]
+    per_group_channels = w.shape[rank]
+    filters = w.shape[rank + 1]
+    per_group_filters = filters // groups
+    axes = []
+    for a in range(rank):
+        mode = padding if isinstance(padding, str) else padding[a]
+        n, s, k_eff = spatial_in[a], strides[a], (w.shape[a] - 1) * dilation[a] + 1
+        if mode == "valid":
+            before, length = 0, (n - k_eff) // s + 1
+        elif mode == "same":
+            length = -(-n // s)
+            before = max((length - 1) * s + k_eff - n, 0) // 2
+        elif mode == "circular":
+            length, before = -(-n // s), max(k_eff - s, 0) // 2
+        else:
+            lo, hi = (mode, mode) if isinstance(mode, int) else mode
+            before, length = lo, (n + lo + hi - k_eff) // s + 1
+        axes.append((before, length, mode == "circular"))
+    out = np.zeros((x.shape[0],) + tuple(length for _, length, _ in axes) + (filters,), dtype)
+    for o in itertools.product(*(range(length) for _, length, _ in axes)):
+        for k in itertools.product(*(range(kk) for kk in w.shape[:rank])):
+            i = [o[a] * strides[a] + k[a] * dilation[a] - axes[a][0] for a in range(rank)]
+            # A periodic axis reads every index modulo its length; elsewhere, zeros outside.
+            i = [i[a] % spatial_in[a] if axes[a][2] else i[a] for a in range(rank)]
+            if not all(0 <= i[a] < spatial_in[a] for a in range(rank)):
+                continue
+            for g in range(groups):
+                channels_of_group = slice(g * per_group_channels, (g + 1) * per_group_channels)
+                filters_of_group = slice(g * per_group_filters, (g + 1) * per_group_filters)
+                xs = x[(slice(None),) + tuple(i) + (channels_of_group,)]
+                ws = w[k + (slice(None), filters_of_group)]
+                out[(slice(None),) + o + (filters_of_group,)] += xs @ ws
     if channels_first:
         out = np.moveaxis(out, -1, 1)
     return out

@@ -420,3 +420,24 @@ def result_shape(x: Any, kernel: Any, strides: Sequence[int], dilation_rate: Seq
                for n, k, s, d, (before, after) in zip(x.shape[1:-1], kernel.shape[:rank], strides,
                                                       dilation_rate, crops)]
     return (x.shape[0], *lengths, kernel.shape[rank] * groups)
+
+
+def as_tensors(inputs: Any, kernel: Any) -> Tuple[Any, Any]:
+    """The op's input as a tensor, and the kernel as a tensor of the input's dtype."""
+    inputs = ops.convert_to_tensor(inputs)
+    return inputs, ops.convert_to_tensor(kernel, dtype=inputs.dtype)
+
+
+def flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:
+    """Merge several leading batch axes into one (and give back the inverse)."""
+    if batch_axes == 1:
+        return x, lambda y: y
+    shape = dynamic_shape(x)
+    batch_shape = shape[:batch_axes]
+    flat = ops.reshape(x, [-1, *shape[batch_axes:]])
+
+    def restore(y: Any) -> Any:
+        return ops.reshape(y, [*batch_shape, *dynamic_shape(y)[1:]])
+
+    return flat, restore
+

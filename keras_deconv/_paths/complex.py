@@ -1,4 +1,4 @@
-"""Complex transposed convolutions composed from real ones, where a backend has none.
+"""Complex convolutions (transposed and forward) composed from real ones, where a backend has none.
 
 A transposed convolution ``B(x, w)`` is bilinear, so with ``x = xr + i xi`` and
 ``w = wr + i wi``::
@@ -53,29 +53,44 @@ def complex_conv_transpose(real_path: Callable[..., Any], x: Any, kernel: Any, s
     Same contract as every path (``keras_deconv._paths``); ``x`` and
     ``kernel`` are complex64 or complex128, the result has their dtype.
     """
+    return _composed(real_path, x, kernel, strides, dilation_rate, groups, crops, options, transposed=True)
+
+
+def complex_conv(real_path: Callable[..., Any], x: Any, kernel: Any, strides: Sequence[int],
+                 dilation_rate: Sequence[int], groups: int, pads: Sequence[Tuple[int, int]],
+                 options: Options = DEFAULT) -> Any:
+    """A complex forward convolution from real calls of ``real_path`` (``_paths/forward.py``'s contract).
+
+    The same four products in one call; the kernel ``(*k, C/G, F)`` has its
+    filters last, so its parts are joined group by group on that axis.
+    """
+    return _composed(real_path, x, kernel, strides, dilation_rate, groups, pads, options, transposed=False)
+
+
+def _composed(real_path: Callable[..., Any], x: Any, kernel: Any, strides: Sequence[int],
+              dilation_rate: Sequence[int], groups: int, windows: Sequence[Tuple[int, int]], options: Options,
+              transposed: bool) -> Any:
     dtype = _standard_dtype(x)
     if dtype not in PART_DTYPES:
         raise TypeError(f"`x` must be complex64 or complex128. Received: x.dtype={dtype}")
     kernel = ops.cast(kernel, dtype)
     xr, xi = ops.real(x), ops.imag(x)
     wr, wi = ops.real(kernel), ops.imag(kernel)
-
-    def conv(inputs: Any, weights: Any) -> Any:
-        return real_path(inputs, weights, strides, dilation_rate, groups, crops, options)
-
-    return _stacked(conv, xr, xi, wr, wi, groups, dtype)
-
-
-def _stacked(conv: Callable[[Any, Any], Any], xr: Any, xi: Any, wr: Any, wi: Any,
-             groups: int, dtype: str) -> Any:
-    """All four products in one real call: batch ``[xr; xi]``, filters ``[wr | wi]`` per group."""
-    rank = len(wr.shape) - 2
-    per_group_filters = wr.shape[rank]
+    rank = len(strides)
+    if transposed:
+        # The per-group filter axis is the kernel's axis ``rank``: one concatenation
+        # keeps every group's pair together (output channel g*2F/G + j is wr's filter
+        # j for j < F/G, else wi's).
+        per_group_filters = wr.shape[rank]
+        weights = ops.concatenate([wr, wi], axis=rank)
+    else:
+        # Filters last, group-major: (..., G, F/G) parts stacked to (..., G, 2, F/G).
+        per_group_filters = wr.shape[-1] // groups
+        split = [*wr.shape[:-1], groups, per_group_filters]
+        weights = ops.stack([ops.reshape(wr, split), ops.reshape(wi, split)], axis=-2)
+        weights = ops.reshape(weights, [*wr.shape[:-1], 2 * wr.shape[-1]])
     batch = ops.concatenate([xr, xi], axis=0)
-    # Concatenating along the per-group filter axis keeps every group's pair
-    # together: output channel g*2F/G + j is wr's filter j (j < F/G), else wi's.
-    weights = ops.concatenate([wr, wi], axis=rank)
-    y = conv(batch, weights)  # (2B, *out, G * 2F/G)
+    y = real_path(batch, weights, strides, dilation_rate, groups, windows, options)  # (2B, *out, G*2F/G)
     shape = dynamic_shape(y)
     y = ops.reshape(y, [2, -1, *shape[1:-1], groups, 2, per_group_filters])
     rr, ri = y[0, ..., 0, :], y[0, ..., 1, :]  # xr*wr, xr*wi  (..., G, F/G)

@@ -41,6 +41,8 @@ class Options:
             contract (``ops`` gives its ``auto``), or None.
         stacks_depth_to_space: ``matmul``'s 3D depth-to-space as nested
             stacks (``common.interleave_by_stacking``), not one transpose.
+        forward: the backend's own forward convolution under the forward
+            paths' contract (``_paths/forward.py``), or None.
     """
 
     conv: Callable[..., Any] = keras_conv
@@ -48,6 +50,7 @@ class Options:
     writes_phases_eagerly: bool = False
     plane: Optional[Callable[..., Any]] = None
     stacks_depth_to_space: bool = False
+    forward: Optional[Callable[..., Any]] = None
 
 
 #: The options of a path called on its own (docstrings, tests): Keras's convolution.

@@ -11,7 +11,9 @@ One class per backend, each answering the same questions:
 - ``wraps_circular_inputs``: whether circular axes wrap the input around
   rather than fold the full output;
 - ``options``: what the paths need (``_paths/options.py``), built once;
-- ``compile`` and ``fold_circular``: how a bound path is wrapped, and the fold.
+- ``compile`` and ``fold_circular``: how a bound path is wrapped, and the fold;
+- ``forward_supports`` and ``forward_runs_complex``: the same for the forward
+  convolution (``ops.conv``), whose ``auto`` is ``native`` where it runs, else ``matmul``.
 
 Each rule has an ID (``A1``, ``J1``...) and a one-line reason here; the
 figures behind it are one row of ``docs/rules.md``. A rule exists for
@@ -110,7 +112,19 @@ class Policy:
 
     def options(self, accelerator: bool = False) -> Options:
         """The paths' options on this backend and device kind (``ops`` adds its 2D ``auto``)."""
-        return Options(conv=self.conv(accelerator), native=self.native())
+        return Options(conv=self.conv(accelerator), native=self.native(), forward=self.forward())
+
+    def forward(self) -> Optional[Path]:
+        """The backend's own forward convolution (``_paths/forward.py``'s contract), or None."""
+        return None
+
+    def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
+        """Whether the forward ``native`` runs these arguments (complex: composed from its real parts)."""
+        return False
+
+    def forward_runs_complex(self, path: str, dtype: str) -> bool:
+        """Whether the forward ``path`` takes a complex ``dtype`` without composition from real calls."""
+        return True
 
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
         """Wrap a bound path; ``derivatives`` (if not None) differentiate it in the input and the kernel."""
@@ -143,6 +157,14 @@ class TorchPolicy(Policy):
         from keras_deconv._paths.native import torch_conv
 
         return torch_conv
+
+    def forward(self) -> Path:
+        from keras_deconv._paths.forward import torch_forward_conv
+
+        return torch_forward_conv
+
+    def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
+        return True  # F1: F.convNd takes strides with dilation, groups and complex dtypes.
 
     def fold_circular(self, y: Any, folds: Sequence[Any]) -> Any:
         # P3: folded in place, the window a view (_paths/torch_fold.py).
@@ -211,7 +233,8 @@ class JaxPolicy(Policy):
 
     def options(self, accelerator: bool = False) -> Options:
         # J11: 3D non-overlapping matmul's depth-to-space as stacks: XLA makes them concatenations (memory).
-        return Options(conv=self.conv(accelerator), native=self.native(), stacks_depth_to_space=True)
+        return Options(conv=self.conv(accelerator), native=self.native(), stacks_depth_to_space=True,
+                       forward=self.forward())
 
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
         from keras_deconv._paths.compile import jax_compile
@@ -222,6 +245,14 @@ class JaxPolicy(Policy):
         from keras_deconv._paths.native import jax_conv_transpose
 
         return jax_conv_transpose
+
+    def forward(self) -> Path:
+        from keras_deconv._paths.forward import jax_conv
+
+        return jax_conv
+
+    def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
+        return True  # F1: XLA's convolution takes strides with dilation, groups and complex dtypes.
 
 
 class TensorFlowPolicy(Policy):
@@ -271,6 +302,20 @@ class TensorFlowPolicy(Policy):
 
         return tensorflow_conv_transpose
 
+    def forward(self) -> Path:
+        from keras_deconv._paths.forward import tensorflow_forward_conv
+
+        return tensorflow_forward_conv
+
+    def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
+        # F2 (correctness): tf.nn.convolution refuses a stride with a dilation, and has no complex
+        # kernels (complex dtypes are composed from their real parts) nor CPU bfloat16.
+        together = any(s > 1 and d > 1 for s, d in zip(strides, dilation_rate))
+        return not together and dtype in ("float16", "float32", "float64", "complex64", "complex128")
+
+    def forward_runs_complex(self, path: str, dtype: str) -> bool:
+        return path == "matmul"  # F2: TF's einsum takes complex dtypes; its convolutions do not.
+
 
 @functools.lru_cache(maxsize=1)
 def _tensorflow_has_gpu() -> bool:
@@ -293,6 +338,9 @@ class NumpyPolicy(Policy):
     def options(self, accelerator: bool = False) -> Options:
         # N2: eager arrays: each phase written into the output as it comes (memory).
         return Options(conv=self.conv(accelerator), writes_phases_eagerly=True)
+
+    def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
+        return False  # F3: NumPy has no convolution; forward ``matmul`` (im2col).
 
 
 POLICIES: Dict[str, Policy] = {
