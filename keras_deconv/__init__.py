@@ -16,11 +16,13 @@ __version__ = "0.1.0"
 # Names load on first use: importing Keras fixes its backend, and the
 # `keras-deconv` command must be able to choose one before that happens.
 _LAYERS = ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose")
-_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers", "export", "conversion")
+           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose",
+           "Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D", "ModReLU")
+_MODULES = ("arithmetic", "ops", "initializers", "porting", "reference", "layers", "export", "conversion",
+            "activations", "losses")
 _FUNCTIONS = {"from_keras": "conversion", "to_keras": "conversion"}
 
-__all__ = [*_LAYERS, "from_keras", "to_keras", "arithmetic", "ops", "__version__"]
+__all__ = [*_LAYERS, "from_keras", "to_keras", "arithmetic", "ops", "activations", "losses", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

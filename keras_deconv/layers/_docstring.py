@@ -1,4 +1,4 @@
-"""The one docstring of Conv1D/2D/3DTranspose, filled in per rank."""
+"""The docstrings of Conv1D/2D/3DTranspose and Conv1D/2D/3D, filled in per rank."""
 
 _TEMPLATE = """{rank}D transposed convolution ("deconvolution"), the same on every backend.
 
@@ -101,5 +101,93 @@ def layer_docstring(rank: int) -> str:
     """The full class docstring for the rank-``rank`` layer."""
     example_input, example_output = _EXAMPLES[rank]
     return _TEMPLATE.format(
+        rank=rank, spatial=_SPATIAL[rank], example_input=example_input, example_output=example_output
+    )
+
+
+_FORWARD_TEMPLATE = """{rank}D convolution, the same on every backend, real or complex.
+
+Computes ``out[o] = sum_k x[o*stride + k*dilation - pad_before] * w[k]`` on
+each of the {rank} spatial axes, then adds the bias and applies the
+activation: the exact adjoint of ``Conv{rank}DTranspose`` with the same
+kernel (``keras_deconv.ops.conv``).
+
+Args:
+    filters: int, the number of output channels.
+    kernel_size: int or tuple of {rank} ints.
+    strides: int or tuple of {rank} ints. May be combined with dilation.
+    padding: ``"valid"``, ``"same"`` (tf.keras's zeros, ``ceil(n / stride)``
+        outputs), ``"circular"`` (periodic axes), an int or tuple of {rank}
+        ints (zeros on both ends, as PyTorch), or a tuple of {rank} entries
+        mixing modes, ints and ``(before, after)`` pairs.
+    data_format: ``"channels_last"`` or ``"channels_first"``; defaults to
+        ``keras.config.image_data_format()``.
+    dilation_rate: int or tuple of {rank} ints.
+    groups: int; input channels and ``filters`` must both divide by it.
+    activation: activation function or name; None for linear. Complex
+        layers take ``"complex_relu"``, ``"cardioid"`` or a function of your
+        own; Keras's real activations raise for them.
+    use_bias: bool, whether to add a bias of shape ``(filters,)``.
+    kernel_initializer: initializer of the kernel (name or object); for
+        complex dtypes the variance-scaling names draw complex kernels.
+    bias_initializer: initializer of the bias (name or object).
+    kernel_regularizer: regularizer of the kernel.
+    bias_regularizer: regularizer of the bias.
+    activity_regularizer: regularizer of the output.
+    kernel_constraint: constraint applied to the kernel after each update.
+    bias_constraint: constraint applied to the bias after each update.
+    **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``:
+        ``"complex64"`` or ``"complex128"`` for complex layers), and
+        ``lora_rank``/``lora_alpha`` (see ``enable_lora``).
+
+Input shape:
+    ``batch_shape + {spatial} + (channels,)`` for channels_last,
+    ``batch_shape + (channels,) + {spatial}`` for channels_first;
+    ``batch_shape`` is one or more axes.
+
+Output shape:
+    The same layout with ``filters`` channels. Per axis, with ``k_eff =
+    (kernel_size - 1) * dilation + 1``: "valid" gives ``floor((n - k_eff) /
+    stride) + 1``; "same" and "circular" ``ceil(n / stride)``; an int ``p``
+    ``floor((n + 2p - k_eff) / stride) + 1``.
+
+Kernel shape:
+    ``kernel_size + (channels // groups, filters)`` (Keras's layout). A
+    complex layer stores it as real parts with one more axis of 2;
+    ``kernel_value`` gives the complex kernel.
+
+Returns:
+    A tensor of rank ``len(batch_shape) + {rank} + 1``:
+    ``activation(conv(inputs, kernel) + bias)``.
+
+Raises:
+    ValueError: for non-positive sizes, wrong tuple lengths, unknown padding
+        or data_format, negative padding, channels or filters not divisible
+        by groups, an unknown channel axis, a real Keras activation on a
+        complex layer, or an empty output. Each message names the argument
+        and the received value.
+    TypeError: for arguments of the wrong type.
+
+Example:
+
+>>> import numpy as np
+>>> import keras_deconv
+>>> x = np.random.rand({example_input}).astype("float32")
+>>> layer = keras_deconv.Conv{rank}D(8, 3, strides=2, padding="same")
+>>> tuple(layer(x).shape)
+({example_output})
+"""
+
+_FORWARD_EXAMPLES = {
+    1: ("4, 10, 3", "4, 5, 8"),
+    2: ("4, 10, 12, 3", "4, 5, 6, 8"),
+    3: ("2, 6, 8, 10, 3", "2, 3, 4, 5, 8"),
+}
+
+
+def forward_layer_docstring(rank: int) -> str:
+    """The full class docstring for the rank-``rank`` forward layer."""
+    example_input, example_output = _FORWARD_EXAMPLES[rank]
+    return _FORWARD_TEMPLATE.format(
         rank=rank, spatial=_SPATIAL[rank], example_input=example_input, example_output=example_output
     )
