@@ -143,9 +143,12 @@ def tensorflow_forward_conv(x: Any, kernel: Any, strides: Sequence[int], dilatio
     if any(before or after for before, after in pads):
         x = tf.pad(x, [(0, 0), *pads, (0, 0)])
 
+    # The layout named: an eager Conv3D recorded without it has no gradient (its data_format is None).
+    data_format = ("NWC", "NHWC", "NDHWC")[len(strides) - 1]
+
     def one(x_group: Any, kernel_group: Any) -> Any:
         return tf.nn.convolution(x_group, kernel_group, strides=list(strides), padding="VALID",
-                                 dilations=list(dilation_rate))
+                                 dilations=list(dilation_rate), data_format=data_format)
 
     if groups == 1:
         return one(x, kernel)

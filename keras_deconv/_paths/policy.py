@@ -308,13 +308,14 @@ class TensorFlowPolicy(Policy):
         return tensorflow_forward_conv
 
     def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
-        # F2 (correctness): tf.nn.convolution refuses a stride with a dilation, and has no complex
-        # kernels (complex dtypes are composed from their real parts) nor CPU bfloat16.
-        together = any(s > 1 and d > 1 for s, d in zip(strides, dilation_rate))
+        # F2 (correctness): tf.nn.convolution refuses strides with dilations (on any axes), and has no
+        # complex kernels (complex dtypes are composed from their real parts) nor CPU bfloat16.
+        together = any(s > 1 for s in strides) and any(d > 1 for d in dilation_rate)
         return not together and dtype in ("float16", "float32", "float64", "complex64", "complex128")
 
     def forward_runs_complex(self, path: str, dtype: str) -> bool:
-        return path == "matmul"  # F2: TF's einsum takes complex dtypes; its convolutions do not.
+        # F2: TF's einsum takes complex64 (Keras's demotes complex128); its convolutions take none.
+        return path == "matmul" and dtype == "complex64"
 
 
 @functools.lru_cache(maxsize=1)
