@@ -13,6 +13,7 @@ from keras_deconv._paths import PATHS
 from keras_deconv._paths.complex import complex_conv_transpose
 from keras_deconv._paths.policy import for_backend
 from keras_deconv.complex_weights import weight_value
+from keras_deconv.losses import ComplexMeanSquaredError
 from keras_deconv.ops import available_paths, conv_transpose
 from keras_deconv.reference import reference_conv_transpose
 
@@ -224,11 +225,6 @@ def test_complex_layer_saves_and_loads(rng, tmp_path):
 # ---------------------------------------------------------------- training
 
 
-def squared_error(y_true, y_pred):
-    difference = y_pred - y_true
-    return keras.ops.mean(keras.ops.real(difference * keras.ops.conj(difference)))
-
-
 @pytest.mark.needs_gradients
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_teacher_student_training(rng, optimizer):
@@ -241,10 +237,15 @@ def test_teacher_student_training(rng, optimizer):
     student = keras.Model(inputs, keras_deconv.Conv2DTranspose(
         4, 3, strides=2, padding="same", dtype="complex64")(inputs))
     opt = keras.optimizers.Adam(0.02) if optimizer == "adam" else keras.optimizers.SGD(0.5)
-    student.compile(optimizer=opt, loss=squared_error)
+    # A loss that sees complex values: Keras's own cast y_true and y_pred to float32 first.
+    student.compile(optimizer=opt, loss=ComplexMeanSquaredError())
     initial = student.evaluate(x, target, verbose=0)
     history = student.fit(x, target, epochs=60, batch_size=8, verbose=0).history["loss"]
     final = student.evaluate(x, target, verbose=0)
-    assert final < 0.1 * initial
+    assert final < 0.01 * initial
     # Downhill from the first step: a conjugated gradient would move the imaginary parts uphill.
     assert history[1] < history[0] < initial * 1.0001
+    predicted = convert_to_numpy(student(x))
+    for part in (np.real, np.imag):
+        error = np.linalg.norm(part(predicted) - part(target)) / np.linalg.norm(part(target))
+        assert error < 0.06, (part.__name__, error)  # Keras's own MSE: imaginary parts 0.10-0.15
