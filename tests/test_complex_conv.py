@@ -15,7 +15,6 @@ from keras_deconv.losses import ComplexMeanAbsoluteError, ComplexMeanSquaredErro
 from keras_deconv.reference import reference_conv
 
 LAYERS = {1: keras_deconv.Conv1D, 2: keras_deconv.Conv2D, 3: keras_deconv.Conv3D}
-TRANSPOSED = {1: keras_deconv.Conv1DTranspose, 2: keras_deconv.Conv2DTranspose, 3: keras_deconv.Conv3DTranspose}
 
 
 def complex_normal(rng, shape, dtype="complex64"):
@@ -50,7 +49,8 @@ def test_layer_matches_reference(rng, rank, dtype, assert_close, precision):
 def test_layer_kernel_is_the_transposed_layers_kernel(rng, assert_close):
     # One tensor serves both directions: Conv2D(F) on C channels and Conv2DTranspose(C) on F channels.
     forward = keras_deconv.Conv2D(6, 3, strides=2, padding="same", use_bias=False, dtype="complex64")
-    backward = keras_deconv.Conv2DTranspose(4, 3, strides=2, padding="same", use_bias=False, dtype="complex64")
+    backward = keras_deconv.Conv2DTranspose(4, 3, strides=2, padding="same", use_bias=False,
+                                            dtype="complex64")
     forward.build((None, 8, 8, 4))
     backward.build((None, 4, 4, 6))
     assert tuple(forward.kernel.shape) == tuple(backward.kernel.shape)
@@ -238,7 +238,8 @@ class RecordingLoss(ComplexMeanSquaredError):
 def test_complex_encoder_decoder_trains_and_its_loss_sees_complex_values(rng):
     keras.utils.set_random_seed(1)
     inputs = keras.Input((8, 8, 2), dtype="complex64")
-    x = keras_deconv.Conv2D(8, 3, strides=2, padding="same", activation="complex_relu", dtype="complex64")(inputs)
+    x = keras_deconv.Conv2D(8, 3, strides=2, padding="same", activation="complex_relu",
+                            dtype="complex64")(inputs)
     x = keras_deconv.Conv2DTranspose(2, 3, strides=2, padding="same", dtype="complex64")(x)
     model = keras.Model(inputs, x)
     z = complex_normal(rng, (32, 8, 8, 2))
@@ -258,7 +259,8 @@ def test_complex_student_matches_teacher_real_and_imaginary_parts(rng):
                                   bias_initializer="random_normal")
     target = convert_to_numpy(teacher(x))
     inputs = keras.Input((8, 8, 3), dtype="complex64")
-    student = keras.Model(inputs, keras_deconv.Conv2D(4, 3, strides=2, padding="same", dtype="complex64")(inputs))
+    layer = keras_deconv.Conv2D(4, 3, strides=2, padding="same", dtype="complex64")
+    student = keras.Model(inputs, layer(inputs))
     student.compile(optimizer=keras.optimizers.Adam(0.02), loss=ComplexMeanSquaredError())
     student.fit(x, target, epochs=150, batch_size=16, verbose=0)
     predicted = convert_to_numpy(student(x))
