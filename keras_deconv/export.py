@@ -42,12 +42,12 @@ EXPORT_FORMATS: Dict[str, Tuple[str, ...]] = {
 REAL_ONLY_FORMATS = ("onnx", "litert")
 
 
-def _transposed_layers(model: Any) -> Iterator[Any]:
-    """Every keras_deconv layer in ``model``, nested models included."""
-    from keras_deconv.layers.base_conv_transpose import BaseConvTranspose
+def _package_layers(model: Any) -> Iterator[Any]:
+    """Every keras_deconv convolution layer (forward or transposed) in ``model``, nested models included."""
+    from keras_deconv.layers.base_convolution import BaseConvolution
 
     layers = model._flatten_layers(include_self=True, recursive=True)
-    return (layer for layer in layers if isinstance(layer, BaseConvTranspose))
+    return (layer for layer in layers if isinstance(layer, BaseConvolution))
 
 
 def check_exportable(model: Any, format: str) -> None:
@@ -63,7 +63,7 @@ def check_exportable(model: Any, format: str) -> None:
     """
     if format not in REAL_ONLY_FORMATS:
         return
-    for layer in _transposed_layers(model):
+    for layer in _package_layers(model):
         dtype = keras.backend.standardize_dtype(layer.compute_dtype)
         if dtype.startswith("complex"):
             raise ValueError(
@@ -82,7 +82,9 @@ def export(model: Any, filepath: Any, format: str = "tf_saved_model", **kwargs: 
     - ``format="litert"``: ``target_spec={"supported_ops": [TFLITE_BUILTINS]}``
       (no Flex ops).
     - ``format="torch"``: ``dynamic_shapes`` that keep every unknown input
-      size of the model (``None`` in ``model.inputs``) dynamic.
+      size of the model (``None`` in ``model.inputs``) dynamic, traced on a
+      sample of 32 for each unknown size after the batch's (Keras traces on
+      2, which a strided convolution shrinks to 1, a size torch.export fixes).
     - ``verbose=False``.
 
     Args:
@@ -102,7 +104,23 @@ def export(model: Any, filepath: Any, format: str = "tf_saved_model", **kwargs: 
         kwargs["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
     if format == "torch" and "dynamic_shapes" not in kwargs:
         kwargs["dynamic_shapes"] = _torch_dynamic_shapes(model)
+        if kwargs["dynamic_shapes"] is not None:
+            kwargs.setdefault("input_signature", torch_sample_signature(model))
     model.export(os.fspath(filepath), format=format, **kwargs)
+
+
+def torch_sample_signature(model: Any, size: int = 32) -> Any:
+    """The (single) input's spec with ``size`` for each unknown size after the first: torch.export's sample.
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((None, 3))])
+    >>> torch_sample_signature(model)[0].shape
+    (2, 32, 3)
+    """
+    tensor = model.inputs[0]
+    shape = tuple(2 if axis == 0 and n is None else (size if n is None else n)
+                  for axis, n in enumerate(tensor.shape))
+    return [keras.InputSpec(shape=shape, dtype=tensor.dtype)]
 
 
 def _torch_dynamic_shapes(model: Any) -> Any:

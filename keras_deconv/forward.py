@@ -32,7 +32,7 @@ from keras import ops
 from keras_deconv import arguments
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths import policy
-from keras_deconv._paths.common import as_tensors, dynamic_shape, flatten_batch, wrap_around
+from keras_deconv._paths.common import _symbolic_on_jax, as_tensors, dynamic_shape, flatten_batch, wrap_around
 from keras_deconv._paths.forward import forward_matmul, forward_native
 from keras_deconv.arithmetic import effective_kernel_size
 from keras_deconv.complex_weights import is_complex_dtype
@@ -128,8 +128,7 @@ def forward_path(backend: str, strides: Sequence[int], dilation_rate: Sequence[i
     >>> forward_path("torch", (2, 2), (2, 2), "float32")
     'native'
     """
-    supported = policy.for_backend(backend).forward_supports(strides, dilation_rate, dtype)
-    return "native" if supported else "matmul"
+    return policy.for_backend(backend).forward_auto(strides, dilation_rate, dtype)
 
 
 def _plan(input_shape: Tuple[Any, ...], kernel_shape: Tuple[Any, ...], **kwargs: Any) -> ConvPlan:
@@ -160,7 +159,7 @@ def _run(inputs: Any, kernel: Any, plan: ConvPlan, path: str) -> Any:
             "Received: path='native'"
         )
     if path == "auto":
-        path = "native" if supported else "matmul"
+        path = rules.forward_auto(plan.strides, plan.dilation_rate, dtype, _symbolic_on_jax(inputs.shape))
     x = inputs
     lead = len(plan.batch_shape)
     if plan.data_format == "channels_first":
@@ -214,25 +213,26 @@ def _same_window(x: Any, dim: int, kernel_size: int, stride: int, dilation: int)
             f"stride. Received: kernel_size={kernel_size}, dilation_rate={dilation}, strides={stride}"
         )
     n = dynamic_shape(x)[dim]
-    total = k_eff - stride + (-n) % stride  # (ceil(n/s) - 1)*s + k_eff - n, never negative here
+    # The window holds exactly ceil(n / s) strides: written so, JAX's symbolic sizes simplify
+    # downstream (a length that only equals it, such as n + total, leaves comparisons inconclusive).
+    length = ((n + stride - 1) // stride - 1) * stride + k_eff
+    total = length - n  # never negative here (k_eff >= stride)
     most = (k_eff - 1) // 2
     widths = [(0, 0)] * len(x.shape)
     widths[dim] = (most, k_eff - 1)
     padded = ops.pad(x, widths)
-    return _window(padded, dim, most - total // 2, n + total)
+    return _window(padded, dim, most - total // 2, length)
 
 
 def _window(x: Any, dim: int, start: Any, length: Any) -> Any:
     """``length`` rows of axis ``dim`` from ``start``, both known only at run time."""
     module = type(x).__module__
     if module.startswith("tensorflow"):
-        import tensorflow as tf
-
-        begin = [0] * len(x.shape)
-        begin[dim] = start
-        size = [-1] * len(x.shape)
-        size[dim] = length
-        return tf.slice(x, tf.stack(begin), tf.stack(size))
+        # A strided slice keeps the other axes' static sizes (tf.slice with tensor sizes loses them,
+        # and then LiteRT's converter keeps the convolution as a TF op and tf2onnx mis-shapes it).
+        index = [slice(None)] * len(x.shape)
+        index[dim] = slice(start, start + length)
+        return x[tuple(index)]
     if module.startswith("torch"):
         return x.narrow(dim, start, length)
     from jax import lax

@@ -126,6 +126,11 @@ class Policy:
         """Whether the forward ``path`` takes a complex ``dtype`` without composition from real calls."""
         return True
 
+    def forward_auto(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str,
+                     symbolic: bool = False) -> str:
+        """The forward ``auto``: ``native`` where it runs, else ``matmul`` (``symbolic``: JAX sizes)."""
+        return "native" if self.forward_supports(strides, dilation_rate, dtype) else "matmul"
+
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
         """Wrap a bound path; ``derivatives`` (if not None) differentiate it in the input and the kernel."""
         return values
@@ -253,6 +258,12 @@ class JaxPolicy(Policy):
 
     def forward_supports(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str) -> bool:
         return True  # F1: XLA's convolution takes strides with dilation, groups and complex dtypes.
+
+    def forward_auto(self, strides: Sequence[int], dilation_rate: Sequence[int], dtype: str,
+                     symbolic: bool = False) -> str:
+        # F4 (portability): JAX cannot transpose a strided convolution on symbolic sizes (jax2tf
+        # saving gradients); matmul's derivatives are slices and products.
+        return "matmul" if symbolic and any(s > 1 for s in strides) else "native"
 
 
 class TensorFlowPolicy(Policy):
