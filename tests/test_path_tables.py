@@ -80,4 +80,5 @@ def test_every_rule_id_in_the_code_has_a_row_of_figures():
     rows = set(re.findall(r"^\| ([APJTNF]\d{1,2}) \|", (ROOT / "docs/rules.md").read_text(), re.MULTILINE))
     assert len(ids) >= 20, sorted(ids)
     assert ids <= rows, f"rule IDs without a row in docs/rules.md: {sorted(ids - rows)}"
-    assert len((ROOT / "keras_deconv/_paths/policy.py").read_text().splitlines()) < 350
+    # Both ops' tables (conv_transpose's and the forward F1-F4): short enough to read in one sitting.
+    assert len((ROOT / "keras_deconv/_paths/policy.py").read_text().splitlines()) < 400

@@ -1,4 +1,4 @@
-"""Every route under its framework's own transforms, forced paths and circular padding included.
+"""Every route of both ops under its framework's own transforms, forced paths and circular padding included.
 
 - torch: ``torch.func`` ``vmap`` (against a loop), ``grad``, ``jacrev`` and
   ``jacfwd`` (against ``torch.autograd``), ``hessian`` (against autograd's
@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_deconv.ops import available_paths, conv_transpose
+from keras_deconv.forward import forward_path
+from keras_deconv.ops import available_paths, conv, conv_transpose
 
 BACKEND = keras.backend.backend()
 
@@ -33,7 +34,14 @@ CASES = [
 PADDINGS = ["same", "circular"]
 
 
-def _routes(kernel_size, dilation, groups):
+#: The ops: the transposed convolution and its adjoint, the forward one (same kernel, same arguments).
+OPS = {"conv_transpose": conv_transpose, "conv": conv}
+
+
+def _routes(op, kernel_size, strides, dilation, groups):
+    if op == "conv":
+        native = forward_path(BACKEND, strides, dilation, "float32") == "native"
+        return ("auto", "matmul") + (("native",) if native else ())
     return ("auto",) + available_paths(rank=len(kernel_size), dilation_rate=dilation, groups=groups)
 
 
@@ -46,8 +54,9 @@ def _arguments(rng, kernel_size, groups, batch=2, length=4, channels=2):
 
 
 def _cases():
-    return [pytest.param(case, padding, route, id=f"{case}-{padding}-{route}")
-            for case in CASES for padding in PADDINGS for route in _routes(case[0], case[2], case[3])]
+    return [pytest.param(OPS[op], case, padding, route, id=f"{op}-{case}-{padding}-{route}")
+            for op in OPS for case in CASES for padding in PADDINGS
+            for route in _routes(op, case[0], case[1], case[2], case[3])]
 
 
 needs = {name: pytest.mark.skipif(BACKEND != name, reason=f"{name}'s transforms") for name in ("torch", "jax",
@@ -55,8 +64,8 @@ needs = {name: pytest.mark.skipif(BACKEND != name, reason=f"{name}'s transforms"
 
 
 @needs["torch"]
-@pytest.mark.parametrize("case, padding, route", _cases())
-def test_torch_func_transforms_match_autograd(rng, assert_close, case, padding, route):
+@pytest.mark.parametrize("op, case, padding, route", _cases())
+def test_torch_func_transforms_match_autograd(rng, assert_close, op, case, padding, route):
     import torch
 
     kernel_size, strides, dilation, groups = case
@@ -64,8 +73,8 @@ def test_torch_func_transforms_match_autograd(rng, assert_close, case, padding, 
     x, w = x.float(), w.float()
 
     def f(inputs):
-        return conv_transpose(inputs, w, strides=strides, padding=padding, dilation_rate=dilation,
-                              groups=groups, path=route)
+        return op(inputs, w, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
+                  path=route)
 
     def loss(inputs):
         return (torch.tanh(f(inputs)) ** 2).sum()
@@ -103,8 +112,8 @@ def test_torch_vmap_of_grad_with_circular_padding(rng, assert_close):
 
 
 @needs["jax"]
-@pytest.mark.parametrize("case, padding, route", _cases())
-def test_jax_transforms(rng, assert_close, case, padding, route):
+@pytest.mark.parametrize("op, case, padding, route", _cases())
+def test_jax_transforms(rng, assert_close, op, case, padding, route):
     import jax
     import jax.numpy as jnp
 
@@ -112,8 +121,8 @@ def test_jax_transforms(rng, assert_close, case, padding, route):
     x, w = (jnp.asarray(a) for a in _arguments(rng, kernel_size, groups))
 
     def f(inputs, path=route):
-        return conv_transpose(inputs, w, strides=strides, padding=padding, dilation_rate=dilation,
-                              groups=groups, path=path)
+        return op(inputs, w, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
+                  path=path)
 
     stacked = jnp.stack([x, 2 * x, -x])
     assert_close(jax.vmap(f)(stacked), jnp.stack([f(item) for item in stacked]))
@@ -127,12 +136,12 @@ def test_jax_transforms(rng, assert_close, case, padding, route):
 
 
 @needs["tensorflow"]
-@pytest.mark.parametrize("case, padding, route", _cases())
-def test_tensorflow_second_order_under_xla_matches_eager(rng, assert_close, case, padding, route):
-    _check_tensorflow_second_order(rng, assert_close, case, padding, route)
+@pytest.mark.parametrize("op, case, padding, route", _cases())
+def test_tensorflow_second_order_under_xla_matches_eager(rng, assert_close, op, case, padding, route):
+    _check_tensorflow_second_order(rng, assert_close, case, padding, route, op)
 
 
-def _check_tensorflow_second_order(rng, assert_close, case, padding, route):
+def _check_tensorflow_second_order(rng, assert_close, case, padding, route, op=conv_transpose):
     import tensorflow as tf
 
     kernel_size, strides, dilation, groups = case
@@ -143,8 +152,8 @@ def _check_tensorflow_second_order(rng, assert_close, case, padding, route):
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
                 inner.watch(inputs)
-                y = conv_transpose(inputs, w, strides=strides, padding=padding, dilation_rate=dilation,
-                                   groups=groups, path=route)
+                y = op(inputs, w, strides=strides, padding=padding, dilation_rate=dilation, groups=groups,
+                       path=route)
                 value = tf.reduce_sum(tf.tanh(y) ** 2)
             first = inner.gradient(value, inputs)
             total = tf.reduce_sum(first ** 2)

@@ -5,7 +5,7 @@ Usage: ``KERAS_BACKEND=jax python tests/crossbackend/save_models.py FOLDER``
 For each model this writes, into FOLDER (created if missing)::
 
     {model}-{backend}.keras              the model
-    {model}-{backend}-input.npy          a fixed float32 input
+    {model}-{backend}-input.npy          a fixed input (float32; complex64 for the complex model)
     {model}-{backend}-predictions.npy    the model's output on it, on this backend
 
 ``test_load_models.py`` then loads every file on every other backend and checks
@@ -64,10 +64,23 @@ def model_3d() -> keras.Model:
     return keras.Model(inputs, x, name="model_3d")
 
 
+def model_complex_unet() -> keras.Model:
+    """Forward and transposed complex layers, the complex activations and ModReLU."""
+    inputs = keras.Input((8, 8, 2), dtype="complex64")
+    down = keras_deconv.Conv2D(4, 3, strides=2, padding="same", activation="complex_relu", dtype="complex64",
+                               bias_initializer="random_normal")(inputs)
+    down = keras_deconv.ModReLU(dtype="complex64", bias_initializer="random_normal")(down)
+    up = keras_deconv.Conv2DTranspose(2, 3, strides=2, padding="same", activation="cardioid",
+                                      dtype="complex64", bias_initializer="random_normal")(down)
+    x = keras_deconv.Conv2D(2, 3, padding="circular", groups=2, dtype="complex64")(up)
+    return keras.Model(inputs, x, name="model_complex_unet")
+
+
 MODELS = {
     "conv1d": model_1d,
     "conv2d_channels_first": model_2d_channels_first,
     "conv3d": model_3d,
+    "complex_unet": model_complex_unet,
 }
 
 
@@ -80,7 +93,12 @@ def save_all(folder: Path) -> list:
     for name, build in MODELS.items():
         keras.utils.set_random_seed(SEED)
         model = build()
-        x = rng.standard_normal((2,) + tuple(model.input_shape[1:])).astype("float32")
+        shape = (2,) + tuple(model.input_shape[1:])
+        dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
+        x = rng.standard_normal(shape)
+        if dtype.startswith("complex"):
+            x = x + 1j * rng.standard_normal(shape)
+        x = x.astype(dtype)
         predictions = keras.ops.convert_to_numpy(model(x))
         stem = folder / f"{name}-{backend}"
         model.save(f"{stem}.keras")
