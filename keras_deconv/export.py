@@ -113,8 +113,8 @@ def torch_sample_signature(model: Any, size: int = 32) -> Any:
     """The (single) input's spec with ``size`` for each unknown size after the first: torch.export's sample.
 
     >>> import keras
-    >>> model = keras.Sequential([keras.Input((None, 3))])
-    >>> torch_sample_signature(model)[0].shape
+    >>> inputs = keras.Input((None, 3))
+    >>> torch_sample_signature(keras.Model(inputs, inputs))[0].shape
     (2, 32, 3)
     """
     tensor = model.inputs[0]

@@ -85,11 +85,15 @@ CONSTRUCTION_CASES = [
 ]
 
 
+@pytest.mark.parametrize("layer_class", [keras_deconv.Conv2DTranspose, keras_deconv.Conv2D],
+                         ids=["transposed", "forward"])
 @pytest.mark.parametrize("overrides, error, name", CONSTRUCTION_CASES, ids=repr)
-def test_invalid_argument_is_rejected_at_construction(overrides, error, name):
+def test_invalid_argument_is_rejected_at_construction(overrides, error, name, layer_class):
+    if name == "output_padding" and layer_class is keras_deconv.Conv2D:
+        pytest.skip("the forward layers take no output_padding")
     arguments = {"filters": 4, "kernel_size": 3, **overrides}
     with pytest.raises(error, match=named(name, overrides[name])):
-        keras_deconv.Conv2DTranspose(**arguments)
+        layer_class(**arguments)
 
 
 def test_filters_not_divisible_by_groups():
