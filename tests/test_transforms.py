@@ -40,8 +40,9 @@ OPS = {"conv_transpose": conv_transpose, "conv": conv}
 
 def _routes(op, kernel_size, strides, dilation, groups):
     if op == "conv":
+        # The forward auto is the native op wherever that runs (symbolic sizes aside): not run twice.
         native = forward_path(BACKEND, strides, dilation, "float32") == "native"
-        return ("auto", "matmul") + (("native",) if native else ())
+        return ("auto", "matmul") if native else ("auto",)
     return ("auto",) + available_paths(rank=len(kernel_size), dilation_rate=dilation, groups=groups)
 
 
@@ -132,7 +133,9 @@ def test_jax_transforms(rng, assert_close, op, case, padding, route):
     def loss(inputs, path=route):
         return jnp.sum(jnp.tanh(f(inputs, path)) ** 2)
 
-    assert_close(jax.hessian(loss)(single), jax.hessian(lambda inputs: loss(inputs, "matmul"))(single))
+    # Second derivatives through two algorithms' float32 round-off: a looser bound than values'.
+    assert_close(jax.hessian(loss)(single), jax.hessian(lambda inputs: loss(inputs, "matmul"))(single),
+                 rtol=1e-4)
 
 
 @needs["tensorflow"]
