@@ -413,6 +413,8 @@ def forward_axis(input_length: Any, kernel_size: int, stride: int = 1, dilation:
     (0, 0, 6)
     >>> forward_axis(None, 3, stride=2, padding="circular")
     (0, 2, None)
+    >>> forward_axis(None, 1, stride=2, padding="same")  # a strided 1x1: nothing before, any n
+    (0, 0, None)
     """
     k_eff = effective_kernel_size(kernel_size, dilation)
     padding = axis_padding(padding)
@@ -428,6 +430,8 @@ def forward_axis(input_length: Any, kernel_size: int, stride: int = 1, dilation:
         before = (k_eff - 1) // 2
     elif isinstance(input_length, int):
         before = max((input_length + stride - 1) // stride * stride - stride + k_eff - input_length, 0) // 2
+    elif k_eff <= 2:
+        before = 0  # the total is at most k_eff - 1 <= 1 whatever n is: nothing before
     else:
         return None, k_eff - 1, length
     return before, k_eff - 1 - before, length

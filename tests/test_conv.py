@@ -187,3 +187,45 @@ def test_symbolic_call_gives_the_shape():
     w = keras.ops.zeros((3, 3, 4, 6))
     y = conv(x, w, strides=2, padding="same")
     assert tuple(y.shape) == (None, None, 4, 6)
+
+
+@pytest.mark.parametrize("kernel_size, strides", [(1, 2), (2, 3), (3, 2), (5, 4)])
+def test_same_padding_on_unknown_lengths_matches_known_ones(kernel_size, strides):
+    # 'same''s zeros before depend on the length modulo the stride; the plan must not guess them.
+    from keras_deconv.plan import plan_conv
+
+    for n in range(1, 9):
+        known = plan_conv((1, n, 2), (kernel_size, 2, 3), strides=strides, padding="same")
+        unknown = plan_conv((1, None, 2), (kernel_size, 2, 3), strides=strides, padding="same")
+        before = unknown.pads[0][0]
+        assert before is None or before == known.pads[0][0], (n, before, known.pads)
+    # The padded lengths a 'valid' convolution then reads give ceil(n / stride) outputs.
+    assert unknown.output_shape == (1, None, 3)
+
+
+def test_same_padding_with_a_short_kernel_and_a_long_stride_needs_a_known_length():
+    # 3 <= k_eff < stride: zeros before vary with the length; where no length is known, a clear error.
+    if BACKEND != "tensorflow":
+        pytest.skip("unknown lengths at run time: TensorFlow graphs")
+    import tensorflow as tf
+
+    w = np.ones((3, 2, 2), "float32")
+    function = tf.function(lambda x: conv(x, w, strides=4, padding="same"),
+                           input_signature=[tf.TensorSpec((1, None, 2), tf.float32)])
+    with pytest.raises(ValueError, match="strides=4"):
+        function(np.ones((1, 9, 2), "float32"))
+    assert tuple(conv(np.ones((1, 9, 2), "float32"), w, strides=4, padding="same").shape) == (1, 3, 2)
+
+
+@pytest.mark.parametrize("kernel_size, strides", [(1, 2), (3, 2), (4, 3)])
+def test_same_padding_on_lengths_known_only_at_run_time(rng, kernel_size, strides, assert_close):
+    if BACKEND != "tensorflow":
+        pytest.skip("unknown lengths at run time: TensorFlow graphs (the export tests cover jax and torch)")
+    import tensorflow as tf
+
+    w = rng.standard_normal((kernel_size, kernel_size, 2, 3)).astype("float32")
+    function = tf.function(lambda x: conv(x, w, strides=strides, padding="same"),
+                           input_signature=[tf.TensorSpec((None, None, None, 2), tf.float32)])
+    for n in (5, 6, 7):
+        x = rng.standard_normal((1, n, n + 1, 2)).astype("float32")
+        assert_close(function(x), reference_conv(x, w, (strides,) * 2, "same"))
