@@ -88,6 +88,9 @@ def conv(inputs: Any, kernel: Any, strides: Any = 1, padding: Any = "valid",
             zeros); "circular" (periodic axes, ``ceil(n / stride)`` outputs);
             an int or tuple of ints (zeros on both ends, as PyTorch); or a
             tuple with one mode, int or ``(before, after)`` pair per axis.
+            On a length known only at run time, "same" with a stride reads
+            it then; a dilated kernel of extent 3 or more that is shorter
+            than the stride needs a known length (a clear error otherwise).
         data_format: "channels_last" or "channels_first" (default: Keras's
             image data format).
         dilation_rate: int or tuple; may be combined with strides.
