@@ -54,10 +54,14 @@ def _arguments(rng, kernel_size, groups, batch=2, length=4, channels=2):
     return x, w
 
 
+#: The forward op's cases: one 3D family (each 3D case costs seconds of compilation per route).
+CONV_CASES = CASES[:-1]
+
+
 def _cases():
     return [pytest.param(OPS[op], case, padding, route, id=f"{op}-{case}-{padding}-{route}")
-            for op in OPS for case in CASES for padding in PADDINGS
-            for route in _routes(op, case[0], case[1], case[2], case[3])]
+            for op in OPS for case in (CASES if op == "conv_transpose" else CONV_CASES)
+            for padding in PADDINGS for route in _routes(op, case[0], case[1], case[2], case[3])]
 
 
 needs = {name: pytest.mark.skipif(BACKEND != name, reason=f"{name}'s transforms") for name in ("torch", "jax",
@@ -133,9 +137,11 @@ def test_jax_transforms(rng, assert_close, op, case, padding, route):
     def loss(inputs, path=route):
         return jnp.sum(jnp.tanh(f(inputs, path)) ** 2)
 
-    # Second derivatives through two algorithms' float32 round-off: a looser bound than values'.
-    assert_close(jax.hessian(loss)(single), jax.hessian(lambda inputs: loss(inputs, "matmul"))(single),
-                 rtol=1e-4)
+    hessian = jax.hessian(loss)(single)
+    assert np.all(np.isfinite(hessian))
+    if route != "matmul":  # matmul is the yardstick: compared with itself, nothing to learn
+        # Second derivatives through two algorithms' float32 round-off: a looser bound than values'.
+        assert_close(hessian, jax.hessian(lambda inputs: loss(inputs, "matmul"))(single), rtol=1e-4)
 
 
 @needs["tensorflow"]
