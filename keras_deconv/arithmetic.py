@@ -428,8 +428,8 @@ def forward_axis(input_length: Any, kernel_size: int, stride: int = 1, dilation:
         before = same_crop(kernel_size, stride, dilation) // 2
     elif stride == 1:
         before = (k_eff - 1) // 2
-    elif isinstance(input_length, int):
-        before = max((input_length + stride - 1) // stride * stride - stride + k_eff - input_length, 0) // 2
+    elif isinstance(input_length, int) and length is not None:
+        before = max((length - 1) * stride + k_eff - input_length, 0) // 2
     elif k_eff <= 2:
         before = 0  # the total is at most k_eff - 1 <= 1 whatever n is: nothing before
     else:

@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Optional, Sequence, Tuple
 
 import keras
@@ -32,8 +33,17 @@ from keras import ops
 from keras_deconv import arguments
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths import policy
-from keras_deconv._paths.common import _symbolic_on_jax, as_tensors, dynamic_shape, flatten_batch, wrap_around
+from keras_deconv._paths.common import (
+    _symbolic_on_jax,
+    as_tensors,
+    channels_first,
+    channels_last,
+    dynamic_shape,
+    flatten_batch,
+    wrap_around,
+)
 from keras_deconv._paths.forward import forward_matmul, forward_native
+from keras_deconv._paths.options import Options
 from keras_deconv.arithmetic import effective_kernel_size
 from keras_deconv.complex_weights import is_complex_dtype
 from keras_deconv.plan import ConvPlan, plan_conv
@@ -166,12 +176,11 @@ def _run(inputs: Any, kernel: Any, plan: ConvPlan, path: str) -> Any:
     x = inputs
     lead = len(plan.batch_shape)
     if plan.data_format == "channels_first":
-        x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
+        x = channels_last(x, lead, rank)
     x, restore_batch = flatten_batch(x, lead, rank)
     x, pads = _pad_unknown_and_circular(x, plan)
     algorithm = FORWARD_PATHS[path]
-    options = rules.options(rules.on_accelerator())
-    args = (plan.strides, plan.dilation_rate, plan.groups, pads, options)
+    args = (plan.strides, plan.dilation_rate, plan.groups, pads, _options(rules.name))
     if is_complex_dtype(dtype) and not rules.forward_runs_complex(path, dtype):
         # No complex kernels here: four real products in one call (_paths/complex.py).
         y = complex_paths.complex_conv(algorithm, x, kernel, *args)
@@ -179,8 +188,14 @@ def _run(inputs: Any, kernel: Any, plan: ConvPlan, path: str) -> Any:
         y = algorithm(x, kernel, *args)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
-        y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
+        y = channels_first(y, lead, rank)
     return y
+
+
+@functools.cache
+def _options(backend: str) -> Options:
+    """The forward paths' options on ``backend``: its own convolution (``Options.forward``), built once."""
+    return Options(forward=policy.for_backend(backend).forward())
 
 
 def _pad_unknown_and_circular(x: Any, plan: ConvPlan) -> Tuple[Any, Tuple[Tuple[int, int], ...]]:
@@ -191,19 +206,13 @@ def _pad_unknown_and_circular(x: Any, plan: ConvPlan) -> Tuple[Any, Tuple[Tuple[
     stride (``arithmetic.forward_axis``): the most it can be is padded and the
     excess cut off, with sizes computed from the run-time length.
     """
+    x = wrap_around(x, [pair if periodic else None for pair, periodic in zip(plan.pads, plan.circular)])
     pads = []
     for axis, ((before, after), periodic) in enumerate(zip(plan.pads, plan.circular)):
-        if periodic:
-            extension: list = [None] * plan.rank
-            extension[axis] = (before, after)
-            x = wrap_around(x, extension)
-            pads.append((0, 0))
-        elif before is None:
+        if before is None:
             x = _same_window(x, 1 + axis, plan.kernel_size[axis], plan.strides[axis],
                              plan.dilation_rate[axis])
-            pads.append((0, 0))
-        else:
-            pads.append((before, after))
+        pads.append((0, 0) if periodic or before is None else (before, after))
     return x, tuple(pads)
 
 

@@ -25,8 +25,8 @@ from keras_deconv import arguments
 from keras_deconv._paths import DERIVATIVE_PATHS, PATHS, policy
 from keras_deconv._paths import complex as complex_paths
 from keras_deconv._paths.common import as_tensors as _tensors
+from keras_deconv._paths.common import channels_first, channels_last, result_shape, wrap_around
 from keras_deconv._paths.common import flatten_batch as _flatten_batch
-from keras_deconv._paths.common import result_shape, wrap_around
 from keras_deconv._paths.options import DEFAULT, Options
 from keras_deconv.complex_weights import PART_DTYPES, is_complex_dtype
 from keras_deconv.forward import Conv, conv, forward_path  # noqa: F401 (public: the forward op)
@@ -264,7 +264,7 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
     x = inputs
     lead = len(plan.batch_shape)
     if plan.data_format == "channels_first":
-        x = ops.transpose(x, list(range(lead)) + [lead + 1 + a for a in range(rank)] + [lead])
+        x = channels_last(x, lead, rank)
     x, restore_batch = _flatten_batch(x, lead, rank)
     accelerator = rules.on_accelerator()
     plan, path, derivatives, by_group = _choose(x, plan, path, accelerator)
@@ -289,7 +289,7 @@ def _run(inputs: Any, kernel: Any, plan: Plan, path: str) -> Any:
         y = rules.fold_circular(y, plan.folds)
     y = restore_batch(y)
     if plan.data_format == "channels_first":
-        y = ops.transpose(y, list(range(lead)) + [lead + rank] + [lead + a for a in range(rank)])
+        y = channels_first(y, lead, rank)
     return y
 
 

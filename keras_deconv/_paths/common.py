@@ -441,3 +441,15 @@ def flatten_batch(x: Any, batch_axes: int, rank: int) -> Tuple[Any, Any]:
 
     return flat, restore
 
+
+def channels_last(x: Any, batch_axes: int, rank: int) -> Any:
+    """A channels_first tensor (``batch_axes`` leading axes) as channels_last."""
+    lead = list(range(batch_axes))
+    return ops.transpose(x, lead + [batch_axes + 1 + a for a in range(rank)] + [batch_axes])
+
+
+def channels_first(y: Any, batch_axes: int, rank: int) -> Any:
+    """A channels_last tensor (``batch_axes`` leading axes) as channels_first: ``channels_last``'s inverse."""
+    lead = list(range(batch_axes))
+    return ops.transpose(y, lead + [batch_axes + rank] + [batch_axes + a for a in range(rank)])
+

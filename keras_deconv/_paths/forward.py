@@ -113,15 +113,14 @@ def torch_forward_conv(x: Any, kernel: Any, strides: Sequence[int], dilation_rat
     """``F.conv{1,2,3}d`` on the channels_last memory layout (``Options.forward`` on torch)."""
     import torch.nn.functional as F
 
+    from keras_deconv._paths.torch_crop import trailing_pads
+
     rank = len(strides)
     channels_first = x.contiguous().permute(0, rank + 1, *range(1, rank + 1))
     weight = kernel.permute(rank + 1, rank, *range(rank)).contiguous()  # (F, C/G, *k)
     symmetric = all(before == after for before, after in pads)
     if not symmetric:
-        flat: list = []  # F.pad's order: the last axis first
-        for before, after in reversed(pads):
-            flat += [before, after]
-        channels_first = F.pad(channels_first, flat)
+        channels_first = F.pad(channels_first, trailing_pads(pads))
     padding = tuple(before if symmetric else 0 for before, _ in pads)
     conv = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
     y = conv(channels_first, weight, stride=tuple(strides), padding=padding, dilation=tuple(dilation_rate),

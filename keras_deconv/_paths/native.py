@@ -136,6 +136,8 @@ def torch_conv(x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]
     """
     import torch.nn.functional as F
 
+    from keras_deconv._paths.torch_crop import trailing_pads
+
     rank = len(dilation_rate)
     groups = x.shape[-1] // kernel.shape[-2]
     channels_first = x.contiguous().permute(0, rank + 1, *range(1, rank + 1))
@@ -144,10 +146,7 @@ def torch_conv(x: Any, kernel: Any, padding: str, dilation_rate: Tuple[int, ...]
     if padding == "same":
         totals = [(k - 1) * d for k, d in zip(kernel.shape[:rank], dilation_rate)]
         if any(total % 2 for total in totals):
-            pairs: list = []  # F.pad's order: the last axis first
-            for total in reversed(totals):
-                pairs += [total // 2, total - total // 2]
-            channels_first = F.pad(channels_first, pairs)
+            channels_first = F.pad(channels_first, trailing_pads([(t // 2, t - t // 2) for t in totals]))
         else:
             pads = [total // 2 for total in totals]
     conv = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]

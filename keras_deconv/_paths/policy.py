@@ -112,7 +112,7 @@ class Policy:
 
     def options(self, accelerator: bool = False) -> Options:
         """The paths' options on this backend and device kind (``ops`` adds its 2D ``auto``)."""
-        return Options(conv=self.conv(accelerator), native=self.native(), forward=self.forward())
+        return Options(conv=self.conv(accelerator), native=self.native())
 
     def forward(self) -> Optional[Path]:
         """The backend's own forward convolution (``_paths/forward.py``'s contract), or None."""
@@ -238,8 +238,7 @@ class JaxPolicy(Policy):
 
     def options(self, accelerator: bool = False) -> Options:
         # J11: 3D non-overlapping matmul's depth-to-space as stacks: XLA makes them concatenations (memory).
-        return Options(conv=self.conv(accelerator), native=self.native(), stacks_depth_to_space=True,
-                       forward=self.forward())
+        return Options(conv=self.conv(accelerator), native=self.native(), stacks_depth_to_space=True)
 
     def compile(self, values: Path, derivatives: Optional[Tuple[Path, Path]] = None) -> Path:
         from keras_deconv._paths.compile import jax_compile

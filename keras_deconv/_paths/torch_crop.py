@@ -28,10 +28,16 @@ def _view(y: Any, crops: Sequence[Tuple[int, int]]) -> Any:
 def crop_pads(crops: Sequence[Tuple[int, int]]) -> List[int]:
     """``F.pad``'s pads that undo ``crops`` of a channels_last tensor (its order: the last axis,
     channels, first); negated, they make the crops."""
-    pads = [0, 0]
-    for before, after in reversed(crops):
-        pads += [before, after]
-    return pads
+    return [0, 0] + trailing_pads(crops)
+
+
+def trailing_pads(pairs: Sequence[Tuple[int, int]]) -> List[int]:
+    """``(before, after)`` per trailing axis in ``F.pad``'s order (the last axis first), flattened.
+
+    >>> trailing_pads([(1, 2), (3, 4)])
+    [3, 4, 1, 2]
+    """
+    return [amount for pair in reversed(pairs) for amount in pair]
 
 
 def torch_crop(y: Any, crops: Sequence[Tuple[int, int]]) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_deconv.complex_weights import PART_DTYPES, complex_from_parts, is_complex_dtype, standard_dtype
+from keras_deconv.complex_weights import PART_DTYPES, standard_dtype
 
 
 @keras.saving.register_keras_serializable(package="keras_deconv")
@@ -66,9 +66,7 @@ class ModReLU(keras.layers.Layer):
         # relu(|z| + b) / |z|, with a safe denominator so the gradient stays finite at 0.
         safe = ops.where(nonzero, modulus, ops.ones_like(modulus))
         scale = ops.where(nonzero, ops.relu(modulus + bias) / safe, ops.zeros_like(modulus))
-        if is_complex_dtype(dtype):
-            return complex_from_parts(scale * ops.real(inputs), scale * ops.imag(inputs), dtype)
-        return scale * inputs
+        return ops.cast(scale, dtype) * inputs
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
